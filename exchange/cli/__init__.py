@@ -1,0 +1,1 @@
+"""The `exchange` command line (Typer + Rich). Each command owns its database transaction."""

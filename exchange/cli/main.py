@@ -1,0 +1,83 @@
+"""The `exchange` command."""
+
+from __future__ import annotations
+
+import typer
+from rich.panel import Panel
+
+import exchange
+from certs import service as pki
+from certs.keys import KeyAlgorithm, UnusableKey
+from exchange.bootstrap import bootstrap
+from exchange.cli import consumers, db
+from exchange.cli import pki as pki_cli
+from exchange.cli.context import console, fail, settings
+from exchange.db.engine import engine_for
+
+app = typer.Typer(
+    name="exchange",
+    help="Data Exchange Hub: signed, audited data exchange between government departments.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(pki_cli.app, name="pki")
+app.add_typer(consumers.app, name="consumers")
+app.add_typer(db.app, name="db")
+
+
+@app.command()
+def up(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Hub worker processes."),
+    demo: bool = typer.Option(True, "--demo/--no-demo", help="Seed the demo consumer if missing."),
+    algorithm: KeyAlgorithm = typer.Option(
+        KeyAlgorithm.ED25519, "--algorithm", help="Key algorithm for a new PKI."
+    ),
+    init_only: bool = typer.Option(False, "--init-only", help="Initialise, then exit without serving."),
+) -> None:
+    """Initialise what is missing (migrations, PKI, demo) and serve the hub."""
+    current = settings()
+    engine = engine_for(current)
+    try:
+        report = bootstrap(current, engine, with_demo=demo, algorithm=algorithm)
+    except (pki.PkiError, UnusableKey) as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    lines = [
+        f"data directory   {report.home}",
+        f"database         {report.database}",
+        f"hub CA           {report.ca_certificate}",
+    ]
+    if report.demo is not None:
+        lines += [
+            f"demo consumer    {report.demo.client_id}  (kid {report.demo.kid})",
+            f"  private key    {report.demo.key_path}",
+            f"  certificate    {report.demo.certificate_path}",
+        ]
+    if not init_only:
+        lines.append(f"serving          http://{host}:{port}  (health: /health, API docs: /docs)")
+    console.print(Panel("\n".join(lines), title=f"Data Exchange Hub {exchange.__version__}"))
+    if init_only:
+        return
+    import uvicorn
+
+    uvicorn.run(
+        "exchange.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the hub's version."""
+    console.print(f"exchange {exchange.__version__}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,74 @@
+"""Hub configuration, read from ``EXCHANGE_*`` environment variables (pydantic-settings).
+
+Precedence, highest first: explicit arguments (CLI flags), environment variables, a ``.env`` file
+in the working directory, the defaults below. Paths are resolved once, so a relative
+``EXCHANGE_HOME`` means the same directory for every component of one process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HUB_ID = "exchange-hub"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="EXCHANGE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    home: Path = Field(default=Path("var"), description="Data directory: database, PKI, demo keys.")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL. Empty means a SQLite file in EXCHANGE_HOME. "
+        "postgresql:// URLs are served by psycopg 3.",
+    )
+    hub_id: str = Field(default=DEFAULT_HUB_ID, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+    ca_key_passphrase: SecretStr | None = Field(
+        default=None, description="Encrypts the CA private key at rest when set."
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'exchange.db'}"
+        self.database_url = normalise_database_url(self.database_url)
+        return self
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.home / "pki"
+
+    @property
+    def ca_cert_path(self) -> Path:
+        return self.pki_dir / "ca.pem"
+
+    @property
+    def demo_dir(self) -> Path:
+        return self.home / "demo"
+
+
+def normalise_database_url(url: str) -> str:
+    """Route plain PostgreSQL URLs to psycopg 3, the only PostgreSQL driver we ship."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing the environment."""
+    return Settings()

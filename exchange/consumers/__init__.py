@@ -1,0 +1,1 @@
+"""Consumer systems: approval systems registered to send signed requests."""
