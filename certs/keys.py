@@ -44,9 +44,7 @@ def algorithm_of(key: PrivateKey | PublicKey) -> KeyAlgorithm:
 def write_private_key(path: Path, key: PrivateKey, passphrase: bytes | None = None) -> None:
     """Write a PKCS#8 PEM private key readable by its owner only; never overwrite an existing key."""
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase)
-        if passphrase
-        else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     )
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -107,8 +107,15 @@ def init_pki(
     )
     if not paths.hub_cert.exists():
         _issue_with_new_key(
-            session, authority, paths.hub_cert, paths.hub_key, hub_name(hub_id),
-            CertificateKind.HUB, hub_id, now, result.algorithm,
+            session,
+            authority,
+            paths.hub_cert,
+            paths.hub_key,
+            hub_name(hub_id),
+            CertificateKind.HUB,
+            hub_id,
+            now,
+            result.algorithm,
         )
         result.issued.append(f"hub {hub_id}")
     for department in departments:
@@ -139,9 +146,15 @@ def issue_department(
             "key away before issuing a new one"
         )
     return _issue_with_new_key(
-        session, authority, paths.department_cert(department.id), key_path,
+        session,
+        authority,
+        paths.department_cert(department.id),
+        key_path,
         department_name(department.id, department.name, department.uscc),
-        CertificateKind.DEPARTMENT, department.id, now, algorithm_of(authority.private_key),
+        CertificateKind.DEPARTMENT,
+        department.id,
+        now,
+        algorithm_of(authority.private_key),
     )
 
 
@@ -158,8 +171,11 @@ def issue_consumer(
 ) -> tuple[IssuedCertificate, x509.Certificate]:
     """A consumer-system certificate for a key the consumer holds; the hub never sees its private key."""
     certificate = authority.issue(
-        public_key, consumer_name(client_id, name), CertificateKind.CONSUMER,
-        now=now, validity=validity,
+        public_key,
+        consumer_name(client_id, name),
+        CertificateKind.CONSUMER,
+        now=now,
+        validity=validity,
     )
     write_certificate(paths.consumer_cert(client_id), certificate)
     return _record(session, certificate, CertificateKind.CONSUMER, client_id, now), certificate
@@ -222,9 +238,7 @@ def find_certificate(session: Session, serial: str) -> IssuedCertificate:
     return matches[0]
 
 
-def refresh_crl(
-    session: Session, authority: CertificateAuthority, paths: PkiPaths, *, now: datetime
-) -> None:
+def refresh_crl(session: Session, authority: CertificateAuthority, paths: PkiPaths, *, now: datetime) -> None:
     """Sign and publish a CRL of every revoked certificate, numbered one above the last."""
     number = 1
     if paths.crl.exists():
@@ -252,9 +266,7 @@ def verify_pem(paths: PkiPaths, pem: bytes, *, now: datetime) -> VerificationRep
         revocation = load_crl(paths.crl, ca_certificate)
     except RevocationUnavailable:
         revocation = None
-    return verify_certificate(
-        certificate, ca_certificate=ca_certificate, revocation=revocation, now=now
-    )
+    return verify_certificate(certificate, ca_certificate=ca_certificate, revocation=revocation, now=now)
 
 
 def serial_hex(certificate: x509.Certificate) -> str:
@@ -273,9 +285,7 @@ def _issue_with_new_key(
     algorithm: KeyAlgorithm,
 ) -> IssuedCertificate:
     key = generate_private_key(algorithm)
-    certificate = authority.issue(
-        key.public_key(), subject, kind, now=now, validity=DEFAULT_VALIDITY
-    )
+    certificate = authority.issue(key.public_key(), subject, kind, now=now, validity=DEFAULT_VALIDITY)
     write_private_key(key_path, key)
     write_certificate(cert_path, certificate)
     return _record(session, certificate, kind, owner_id, now)

@@ -80,9 +80,7 @@ def ensure_valid(
     revocation: RevocationState | None,
     now: datetime,
 ) -> None:
-    report = verify_certificate(
-        certificate, ca_certificate=ca_certificate, revocation=revocation, now=now
-    )
+    report = verify_certificate(certificate, ca_certificate=ca_certificate, revocation=revocation, now=now)
     if not report.ok:
         raise CertificateRejected(report)
 

@@ -49,8 +49,13 @@ def bootstrap(
     sessions = session_factory(engine)
     with session_scope(sessions) as session:
         init = pki.init_pki(
-            session, paths=paths, hub_id=settings.hub_id, departments=DEPARTMENTS.values(),
-            now=now, algorithm=algorithm, passphrase=passphrase,
+            session,
+            paths=paths,
+            hub_id=settings.hub_id,
+            departments=DEPARTMENTS.values(),
+            now=now,
+            algorithm=algorithm,
+            passphrase=passphrase,
         )
         if _crl_needs_refresh(paths, now):
             pki.refresh_crl(session, pki.load_authority(paths, passphrase), paths, now=now)

@@ -55,6 +55,4 @@ def ensure_demo_consumer(
         now=now,
     )
     assert registered.kid == jwk_thumbprint(key.public_key())
-    return DemoConsumer(
-        DEMO_CLIENT_ID, registered.kid, key_path, Path(registered.certificate_path), True
-    )
+    return DemoConsumer(DEMO_CLIENT_ID, registered.kid, key_path, Path(registered.certificate_path), True)

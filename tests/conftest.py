@@ -78,9 +78,7 @@ def paths(settings: Settings) -> PkiPaths:
 @pytest.fixture
 def initialised(session: Session, paths: PkiPaths, settings: Settings) -> PkiPaths:
     """An Ed25519 hub CA with hub and department certificates, issued at ``NOW``."""
-    pki.init_pki(
-        session, paths=paths, hub_id=settings.hub_id, departments=DEPARTMENTS.values(), now=NOW
-    )
+    pki.init_pki(session, paths=paths, hub_id=settings.hub_id, departments=DEPARTMENTS.values(), now=NOW)
     session.commit()
     return paths
 

@@ -102,19 +102,23 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(error.get("loc", ())), "msg": error.get("msg", "")}
-            for error in exc.errors()
-        ]
+        errors = [{"loc": list(error.get("loc", ())), "msg": error.get("msg", "")} for error in exc.errors()]
         return problem_response(
-            request, 400, "malformed-request", "Malformed request",
-            "the request does not match the expected shape", errors=errors,
+            request,
+            400,
+            "malformed-request",
+            "Malformed request",
+            "the request does not match the expected shape",
+            errors=errors,
         )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", extra={"request_id": request_id_of(request)})
         return problem_response(
-            request, 500, "internal-error", "Internal error",
+            request,
+            500,
+            "internal-error",
+            "Internal error",
             "the hub failed to handle this request; quote the request_id to the operator",
         )

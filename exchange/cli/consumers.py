@@ -50,8 +50,12 @@ def register(client_id: str, name: str, public_key: Path | None, csr: Path | Non
     try:
         with session_scope(session_factory(engine)) as session:
             created = consumers.register(
-                session, paths=paths, data=data, public_key=key,
-                passphrase=passphrase_of(current), now=datetime.now(UTC),
+                session,
+                paths=paths,
+                data=data,
+                public_key=key,
+                passphrase=passphrase_of(current),
+                now=datetime.now(UTC),
             )
     except (consumers.ConsumerConflict, pki.PkiError) as exc:
         fail(str(exc))
@@ -67,7 +71,9 @@ def add(
     public_key: Path | None = typer.Option(
         None, "--public-key", help="PEM public key (Ed25519 or P-256).", dir_okay=False
     ),
-    csr: Path | None = typer.Option(None, "--csr", help="PKCS#10 CSR instead of a public key.", dir_okay=False),
+    csr: Path | None = typer.Option(
+        None, "--csr", help="PKCS#10 CSR instead of a public key.", dir_okay=False
+    ),
 ) -> None:
     """Register a consumer: the hub CA certifies its key; prints the certificate path and the kid
     (RFC 7638 thumbprint) the consumer must put in its request headers."""

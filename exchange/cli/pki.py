@@ -39,8 +39,13 @@ def init(
     try:
         with session_scope(session_factory(engine)) as session:
             result = pki.init_pki(
-                session, paths=paths, hub_id=current.hub_id, departments=DEPARTMENTS.values(),
-                now=datetime.now(UTC), algorithm=algorithm, passphrase=passphrase_of(current),
+                session,
+                paths=paths,
+                hub_id=current.hub_id,
+                departments=DEPARTMENTS.values(),
+                now=datetime.now(UTC),
+                algorithm=algorithm,
+                passphrase=passphrase_of(current),
             )
     except pki.PkiError as exc:
         fail(str(exc))
@@ -57,7 +62,9 @@ def issue(
     department: str | None = typer.Option(None, "--department", help="Department id (new key pair)."),
     consumer: str | None = typer.Option(None, "--consumer", help="Consumer client_id to register."),
     name: str | None = typer.Option(None, "--name", help="Consumer system name (with --consumer)."),
-    public_key: Path | None = typer.Option(None, "--public-key", dir_okay=False, help="Consumer PEM public key."),
+    public_key: Path | None = typer.Option(
+        None, "--public-key", dir_okay=False, help="Consumer PEM public key."
+    ),
     csr: Path | None = typer.Option(None, "--csr", dir_okay=False, help="Consumer PKCS#10 CSR."),
 ) -> None:
     """Issue a certificate: a department's (after its previous one was revoked) or a consumer's."""
@@ -148,7 +155,10 @@ def list_certificates(
     with session_scope(session_factory(engine)) as session:
         for record in repository.list_all(session, kind=kind):
             table.add_row(
-                record.serial, record.kind, record.owner_id, record.key_algorithm,
+                record.serial,
+                record.kind,
+                record.owner_id,
+                record.key_algorithm,
                 record.not_after.date().isoformat(),
                 f"{record.revoked_at:%Y-%m-%d} {record.revocation_reason}" if record.revoked_at else "",
             )

@@ -8,7 +8,9 @@ CLIENT_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$"
 
 
 class ConsumerCreate(BaseModel):
-    client_id: str = Field(pattern=CLIENT_ID_PATTERN, description="3-64 lower-case letters, digits, '.', '_', '-'")
+    client_id: str = Field(
+        pattern=CLIENT_ID_PATTERN, description="3-64 lower-case letters, digits, '.', '_', '-'"
+    )
     name: str = Field(min_length=1, max_length=200)
 
 

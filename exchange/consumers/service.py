@@ -41,8 +41,13 @@ def register(
         raise ConsumerConflict(f"this public key is already registered to {holder.client_id!r}")
     authority = pki.load_authority(paths, passphrase)
     record, _certificate = pki.issue_consumer(
-        session, authority, paths, client_id=data.client_id, name=data.name,
-        public_key=public_key, now=now,
+        session,
+        authority,
+        paths,
+        client_id=data.client_id,
+        name=data.name,
+        public_key=public_key,
+        now=now,
     )
     consumer = repository.add(
         session,

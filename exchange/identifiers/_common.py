@@ -36,9 +36,7 @@ def reject_whitespace(kind: str, value: str) -> None:
     """Whitespace is never stripped: a padded value is an input error."""
     for pos, char in enumerate(value, start=1):
         if char.isspace():
-            raise InvalidIdentifier(
-                kind, f"whitespace {char!r} at position {pos} is not allowed"
-            )
+            raise InvalidIdentifier(kind, f"whitespace {char!r} at position {pos} is not allowed")
 
 
 def require_length(kind: str, value: str, expected: int) -> None:
@@ -56,9 +54,7 @@ def require_chars(kind: str, value: str, allowed: str, what: str, *, offset: int
     for pos, char in enumerate(value, start=offset + 1):
         if char not in allowed:
             hint = " (lower case is not accepted)" if char.upper() in set(allowed) else ""
-            raise InvalidIdentifier(
-                kind, f"character {char!r} at position {pos} is not {what}{hint}"
-            )
+            raise InvalidIdentifier(kind, f"character {char!r} at position {pos} is not {what}{hint}")
 
 
 def require_digits(kind: str, value: str, *, offset: int = 0) -> None:

@@ -69,7 +69,7 @@ def citizen_id_check_char(first17: str) -> str:
     require_str(KIND, first17)
     require_length(KIND, first17, 17)
     require_digits(KIND, first17)
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _WEIGHTS))
+    total = sum(int(digit) * weight for digit, weight in zip(first17, _WEIGHTS, strict=True))
     return _CHECK_CHARS[total % 11]
 
 
@@ -129,9 +129,7 @@ def _as_date(moment: date | None) -> date:
 
 def _require_check_char_shape(char: str) -> None:
     if char not in "0123456789X":
-        raise InvalidIdentifier(
-            KIND, f"character {char!r} at position 18 is not a digit or 'X'"
-        )
+        raise InvalidIdentifier(KIND, f"character {char!r} at position 18 is not a digit or 'X'")
 
 
 def _require_province(address_code: str) -> None:
@@ -139,8 +137,7 @@ def _require_province(address_code: str) -> None:
     if not is_valid_province(province):
         raise InvalidIdentifier(
             KIND,
-            f"address code {address_code} starts with {province}, "
-            "which is not a province-level code",
+            f"address code {address_code} starts with {province}, which is not a province-level code",
         )
 
 
@@ -152,9 +149,7 @@ def _parse_birth_date(text: str, earliest: date, today: date) -> date:
     if born < earliest:
         raise InvalidIdentifier(KIND, f"birth date {text} is before {earliest.isoformat()}")
     if born > today:
-        raise InvalidIdentifier(
-            KIND, f"birth date {text} is in the future (today is {today.isoformat()})"
-        )
+        raise InvalidIdentifier(KIND, f"birth date {text} is in the future (today is {today.isoformat()})")
     return born
 
 

@@ -136,8 +136,8 @@ def _require_code(name: str, part: str) -> None:
     for pos, char in enumerate(part, start=1):
         if char not in _VALUES:
             raise InvalidIdentifier(
-                KIND, f"{name} {part}: character {char!r} at position {pos} of the {name} "
-                "is not in 0-9A-Z",
+                KIND,
+                f"{name} {part}: character {char!r} at position {pos} of the {name} is not in 0-9A-Z",
             )
 
 
@@ -155,9 +155,7 @@ def _require_version(version: str) -> None:
 
 def _require_check(data: str, check: str) -> None:
     if len(check) != 1:
-        raise InvalidIdentifier(
-            KIND, f"check character {check!r} has length {len(check)}, expected 1"
-        )
+        raise InvalidIdentifier(KIND, f"check character {check!r} has length {len(check)}, expected 1")
     if check not in _VALUES:
         hint = " (lower case is not accepted)" if check.upper() in _VALUES else ""
         raise InvalidIdentifier(KIND, f"check character {check!r} is not in 0-9A-Z{hint}")

@@ -157,18 +157,14 @@ def _require_digit_field(value: str, name: str, first: int, last: int) -> None:
     try:
         require_digits(KIND, field, offset=first - 1)
     except InvalidIdentifier as exc:
-        raise InvalidIdentifier(
-            KIND, f"{name} {field} (positions {first}-{last}): {exc.reason}"
-        ) from None
+        raise InvalidIdentifier(KIND, f"{name} {field} (positions {first}-{last}): {exc.reason}") from None
 
 
 def _require_letter(value: str, name: str, position: int, codes: dict[str, str]) -> None:
     char = value[position - 1]
     if char not in codes:
         allowed = ", ".join(codes)
-        raise InvalidIdentifier(
-            KIND, f"{name} {char!r} at position {position} is not one of {allowed}"
-        )
+        raise InvalidIdentifier(KIND, f"{name} {char!r} at position {position} is not one of {allowed}")
 
 
 def _require_province(division_code: str) -> None:

@@ -56,7 +56,7 @@ def uscc_check_char(first17: str) -> str:
     require_str(KIND, first17)
     require_length(KIND, first17, 17)
     require_chars(KIND, first17, USCC_ALPHABET, _WHAT)
-    total = sum(_VALUES[char] * weight for char, weight in zip(first17, _WEIGHTS))
+    total = sum(_VALUES[char] * weight for char, weight in zip(first17, _WEIGHTS, strict=True))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -79,9 +79,7 @@ def validate_uscc(value: str) -> Uscc:
     )
 
 
-def make_uscc(
-    registration_authority: str, organisation_type: str, division_code: str, body: str
-) -> str:
+def make_uscc(registration_authority: str, organisation_type: str, division_code: str, body: str) -> str:
     """Build a valid USCC from its parts, for synthetic test and demo data only."""
     for name, part, size in (
         ("registration authority", registration_authority, 1),

@@ -51,8 +51,10 @@ def test_encrypted_key_needs_its_passphrase(tmp_path):
 
 
 def test_rsa_and_other_curves_are_refused():
-    rsa_pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    rsa_pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     with pytest.raises(UnusableKey, match="Ed25519 or ECDSA P-256"):
         load_public_key(rsa_pem)

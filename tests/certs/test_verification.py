@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pytest
@@ -23,8 +22,13 @@ from tests.conftest import NOW
 def consumer(session, initialised):
     authority = pki.load_authority(initialised)
     record, certificate = pki.issue_consumer(
-        session, authority, initialised, client_id="portal", name="Portal",
-        public_key=generate_private_key().public_key(), now=NOW,
+        session,
+        authority,
+        initialised,
+        client_id="portal",
+        name="Portal",
+        public_key=generate_private_key().public_key(),
+        now=NOW,
     )
     session.commit()
     return record, certificate
@@ -32,9 +36,7 @@ def consumer(session, initialised):
 
 def _verify(paths, certificate, now=NOW):
     ca = read_certificate(paths.ca_cert)
-    return verify_certificate(
-        certificate, ca_certificate=ca, revocation=load_crl(paths.crl, ca), now=now
-    )
+    return verify_certificate(certificate, ca_certificate=ca, revocation=load_crl(paths.crl, ca), now=now)
 
 
 def _failed(report):
@@ -45,15 +47,24 @@ def test_a_fresh_certificate_passes_every_check(initialised, consumer):
     report = _verify(initialised, consumer[1])
     assert report.ok
     assert [c.name for c in report.checks] == [
-        "chain", "ca_validity", "validity", "profile", "key", "revocation"
+        "chain",
+        "ca_validity",
+        "validity",
+        "profile",
+        "key",
+        "revocation",
     ]
 
 
 def test_revoked_certificate_is_rejected_by_us_and_by_openssl(session, initialised, consumer):
     record, certificate = consumer
     pki.revoke(
-        session, pki.load_authority(initialised), initialised,
-        serial=record.serial, reason="key_compromise", now=NOW + timedelta(hours=1),
+        session,
+        pki.load_authority(initialised),
+        initialised,
+        serial=record.serial,
+        reason="key_compromise",
+        now=NOW + timedelta(hours=1),
     )
     session.commit()
     report = _verify(initialised, certificate, NOW + timedelta(hours=2))
@@ -65,7 +76,10 @@ def test_revoked_certificate_is_rejected_by_us_and_by_openssl(session, initialis
     assert result.returncode != 0 and "revoked" in result.stdout + result.stderr
     crl = x509.load_pem_x509_crl(initialised.crl.read_bytes())
     entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
-    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason is x509.ReasonFlags.key_compromise
+    assert (
+        entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        is x509.ReasonFlags.key_compromise
+    )
 
 
 def test_expired_and_not_yet_valid_certificates_are_rejected(session, initialised, consumer):
@@ -73,8 +87,13 @@ def test_expired_and_not_yet_valid_certificates_are_rejected(session, initialise
     expired_at = certificate.not_valid_after_utc + timedelta(seconds=1)
     assert _failed(_verify(initialised, certificate, expired_at)) == "validity"
     _record, future = pki.issue_consumer(
-        session, pki.load_authority(initialised), initialised, client_id="later", name="Later",
-        public_key=generate_private_key().public_key(), now=NOW + timedelta(days=30),
+        session,
+        pki.load_authority(initialised),
+        initialised,
+        client_id="later",
+        name="Later",
+        public_key=generate_private_key().public_key(),
+        now=NOW + timedelta(days=30),
     )
     assert _failed(_verify(initialised, future, NOW + timedelta(days=1))) == "validity"
 
@@ -94,8 +113,10 @@ def test_certificate_from_a_foreign_ca_is_rejected(tmp_path, initialised):
     foreign = CertificateAuthority.create("exchange-hub", generate_private_key(), now=NOW)
     # Same subject name as our CA: only the signature can tell them apart.
     certificate = foreign.issue(
-        generate_private_key().public_key(), consumer_name("portal", "Portal"),
-        CertificateKind.CONSUMER, now=NOW,
+        generate_private_key().public_key(),
+        consumer_name("portal", "Portal"),
+        CertificateKind.CONSUMER,
+        now=NOW,
     )
     assert _failed(_verify(initialised, certificate)) == "chain"
     assert openssl_verify(initialised.ca_cert, write_pem(tmp_path / "f.pem", certificate)).returncode != 0
@@ -111,7 +132,9 @@ def test_missing_or_stale_crl_fails_closed(initialised, consumer):
     report = verify_certificate(consumer[1], ca_certificate=ca, revocation=None, now=NOW)
     assert _failed(report) == "revocation"
     stale = load_crl(initialised.crl, ca)
-    assert _failed(_verify(initialised, consumer[1], stale.next_update + timedelta(seconds=1))) == "revocation"
+    assert (
+        _failed(_verify(initialised, consumer[1], stale.next_update + timedelta(seconds=1))) == "revocation"
+    )
 
 
 def test_crl_signed_by_another_ca_is_not_trusted(initialised):
@@ -130,8 +153,12 @@ def test_checker_sees_a_revocation_published_by_another_process(session, initial
     assert not checker.is_revoked(certificate.serial_number)
     before = checker.state().number
     pki.revoke(
-        session, pki.load_authority(initialised), initialised,
-        serial=record.serial, reason="superseded", now=NOW,
+        session,
+        pki.load_authority(initialised),
+        initialised,
+        serial=record.serial,
+        reason="superseded",
+        now=NOW,
     )
     assert checker.is_revoked(certificate.serial_number)
     assert checker.state().number == before + 1
@@ -152,7 +179,9 @@ def test_revoke_errors_say_what_is_wrong(session, initialised, consumer):
     ca_serial = format(authority.certificate.serial_number, "x")
     with pytest.raises(pki.PkiError, match="cannot revoke itself"):
         pki.revoke(session, authority, initialised, serial=ca_serial, reason="superseded", now=NOW)
-    revoked = pki.revoke(session, authority, initialised, serial=record.serial[:10].upper(), reason="superseded", now=NOW)
+    revoked = pki.revoke(
+        session, authority, initialised, serial=record.serial[:10].upper(), reason="superseded", now=NOW
+    )
     assert revoked.serial == record.serial
     with pytest.raises(pki.PkiError, match="already revoked"):
         pki.revoke(session, authority, initialised, serial=record.serial, reason="superseded", now=NOW)

@@ -29,7 +29,10 @@ def test_exchange_up_serves_health_and_issues_verifiable_certificates(tmp_path):
     env = {**os.environ, "EXCHANGE_HOME": str(home), "COLUMNS": "200"}
     process = subprocess.Popen(
         [exe, "up", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 60

@@ -23,8 +23,17 @@ VECTORS = json.loads(Path(__file__).with_name("vectors.json").read_text(encoding
 # Written out from GB 11643-1999 rather than derived, to check the derivation.
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 PROVINCES = [
-    *range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47), *range(50, 55), *range(61, 66),
-    71, 81, 82, 83, 91,
+    *range(11, 16),
+    *range(21, 24),
+    *range(31, 38),
+    *range(41, 47),
+    *range(50, 55),
+    *range(61, 66),
+    71,
+    81,
+    82,
+    83,
+    91,
 ]
 TODAY = date(2024, 6, 1)
 
@@ -34,7 +43,7 @@ def _kwargs(vector: dict) -> dict:
 
 
 def _reference_check(first17: str) -> str:
-    remainder = sum(int(d) * w for d, w in zip(first17, WEIGHTS)) % 11
+    remainder = sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11
     return {0: "1", 1: "0", 2: "X"}.get(remainder, str(12 - remainder))
 
 
@@ -68,7 +77,7 @@ def test_published_example_parts() -> None:
 
 
 def test_weights_follow_the_standard_formula() -> None:
-    assert WEIGHTS == tuple(pow(2, 17 - i, 11) for i in range(17))
+    assert tuple(pow(2, 17 - i, 11) for i in range(17)) == WEIGHTS
 
 
 def test_check_char_matches_reference_on_random_prefixes() -> None:

@@ -44,18 +44,21 @@ def test_parts_and_derived_codes() -> None:
     result = validate_property_unit("320505400202GB00001F00010069")
     assert result.parcel_feature == "GB"
     assert result.parcel_code == "320505400202GB00001"
-    assert "".join(
-        (
-            result.division_code,
-            result.cadastral_zone,
-            result.cadastral_subzone,
-            result.ownership_code,
-            result.parcel_type_code,
-            result.parcel_sequence,
-            result.fixture_code,
-            result.fixture_unit,
+    assert (
+        "".join(
+            (
+                result.division_code,
+                result.cadastral_zone,
+                result.cadastral_subzone,
+                result.ownership_code,
+                result.parcel_type_code,
+                result.parcel_sequence,
+                result.fixture_code,
+                result.fixture_unit,
+            )
         )
-    ) == result.value
+        == result.value
+    )
 
 
 def _random_parts(rng: random.Random) -> tuple:

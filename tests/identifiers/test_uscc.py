@@ -24,7 +24,7 @@ ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
 def _reference_check(first17: str) -> str:
-    total = sum(ALPHABET.index(c) * w for c, w in zip(first17, WEIGHTS))
+    total = sum(ALPHABET.index(c) * w for c, w in zip(first17, WEIGHTS, strict=True))
     value = 31 - total % 31
     return ALPHABET[0 if value == 31 else value]
 
@@ -59,7 +59,7 @@ def test_invalid_vectors(vector: dict) -> None:
 def test_published_worked_example() -> None:
     # GB 32100-2015 worked example: weighted sum 1640, 1640 mod 31 = 28, check 31 - 28 = 3.
     first17 = "91350100M000100Y4"
-    assert sum(ALPHABET.index(c) * w for c, w in zip(first17, WEIGHTS)) == 1640
+    assert sum(ALPHABET.index(c) * w for c, w in zip(first17, WEIGHTS, strict=True)) == 1640
     assert uscc_check_char(first17) == "3"
     result = validate_uscc("91350100M000100Y43")
     assert result.organisation_code == "M000100Y4"
@@ -72,7 +72,7 @@ def test_alphabet() -> None:
 
 
 def test_weights_follow_the_standard_formula() -> None:
-    assert WEIGHTS == tuple(pow(3, i, 31) for i in range(17))
+    assert tuple(pow(3, i, 31) for i in range(17)) == WEIGHTS
 
 
 def test_check_char_matches_reference_on_random_prefixes() -> None:
@@ -117,7 +117,12 @@ def test_every_adjacent_transposition_is_rejected() -> None:
 
 
 def test_nothing_is_normalised() -> None:
-    variants = ["91350100m000100Y43", "91350100M000100Y43\n", "\t91350100M000100Y43", "\u300091350100M000100Y43"]
+    variants = [
+        "91350100m000100Y43",
+        "91350100M000100Y43\n",
+        "\t91350100M000100Y43",
+        "\u300091350100M000100Y43",
+    ]
     for value in variants:
         with pytest.raises(InvalidIdentifier):
             validate_uscc(value)

@@ -39,9 +39,25 @@ def _public_key_file(tmp_path, algorithm=KeyAlgorithm.ED25519):
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["up"], ["pki"], ["pki", "init"], ["pki", "issue"], ["pki", "revoke"], ["pki", "verify"],
-     ["pki", "list"], ["pki", "crl"], ["consumers"], ["consumers", "add"], ["consumers", "list"],
-     ["db"], ["db", "upgrade"], ["db", "downgrade"], ["db", "current"], ["version"]],
+    [
+        [],
+        ["up"],
+        ["pki"],
+        ["pki", "init"],
+        ["pki", "issue"],
+        ["pki", "revoke"],
+        ["pki", "verify"],
+        ["pki", "list"],
+        ["pki", "crl"],
+        ["consumers"],
+        ["consumers", "add"],
+        ["consumers", "list"],
+        ["db"],
+        ["db", "upgrade"],
+        ["db", "downgrade"],
+        ["db", "current"],
+        ["version"],
+    ],
 )
 def test_every_command_has_help(command):
     result = invoke(*command, "--help")
@@ -90,13 +106,19 @@ def test_consumer_errors_are_clear_and_write_nothing(cli_home, tmp_path):
     _key, path = _public_key_file(tmp_path)
     rsa_path = tmp_path / "rsa.pem"
     rsa_path.write_bytes(
-        rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     cases = [
-        (["consumers", "add", "ok-id", "--name", "n", "--public-key", str(rsa_path)], "Ed25519 or ECDSA P-256"),
-        (["consumers", "add", "ok-id", "--name", "n", "--public-key", str(tmp_path / "missing.pem")], "cannot read"),
+        (
+            ["consumers", "add", "ok-id", "--name", "n", "--public-key", str(rsa_path)],
+            "Ed25519 or ECDSA P-256",
+        ),
+        (
+            ["consumers", "add", "ok-id", "--name", "n", "--public-key", str(tmp_path / "missing.pem")],
+            "cannot read",
+        ),
         (["consumers", "add", "ok-id", "--name", "n"], "exactly one of"),
         (["consumers", "add", "../etc", "--name", "n", "--public-key", str(path)], "client_id"),
         (["pki", "issue", "--consumer", "x-1"], "--name"),
@@ -136,7 +158,9 @@ def test_verify_rejects_garbage_and_foreign_files(cli_home, tmp_path):
 
 def test_commands_refuse_an_unmigrated_database(home, tmp_path):
     _key, path = _public_key_file(tmp_path)
-    result = runner.invoke(app, ["consumers", "add", "portal", "--name", "P", "--public-key", str(path)], env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app, ["consumers", "add", "portal", "--name", "P", "--public-key", str(path)], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 1
     assert "exchange db upgrade" in result.output
 

@@ -20,14 +20,23 @@ from tests.conftest import NOW
 def test_register_certifies_the_key_and_records_its_kid(session, initialised, algorithm):
     key = generate_private_key(algorithm)
     created = consumers.register(
-        session, paths=initialised, data=ConsumerCreate(client_id="school-enrol", name="School enrolment"),
-        public_key=key.public_key(), passphrase=None, now=NOW,
+        session,
+        paths=initialised,
+        data=ConsumerCreate(client_id="school-enrol", name="School enrolment"),
+        public_key=key.public_key(),
+        passphrase=None,
+        now=NOW,
     )
     assert created.kid == jwk_thumbprint(key.public_key())
     assert created.key_algorithm == algorithm.value
     certificate = read_certificate(initialised.consumer_cert("school-enrol"))
     assert certificate.public_key() == key.public_key()
-    assert openssl_verify(initialised.ca_cert, initialised.consumer_cert("school-enrol"), initialised.crl).returncode == 0
+    assert (
+        openssl_verify(
+            initialised.ca_cert, initialised.consumer_cert("school-enrol"), initialised.crl
+        ).returncode
+        == 0
+    )
     stored = repository.get_by_kid(session, kid=created.kid)
     assert stored is not None and stored.certificate_serial == format(certificate.serial_number, "x")
 
@@ -35,24 +44,38 @@ def test_register_certifies_the_key_and_records_its_kid(session, initialised, al
 def test_same_client_id_or_same_key_twice_is_a_conflict(session, initialised):
     key = generate_private_key()
     data = ConsumerCreate(client_id="portal", name="Portal")
-    consumers.register(session, paths=initialised, data=data, public_key=key.public_key(), passphrase=None, now=NOW)
+    consumers.register(
+        session, paths=initialised, data=data, public_key=key.public_key(), passphrase=None, now=NOW
+    )
     with pytest.raises(consumers.ConsumerConflict, match="already registered"):
         consumers.register(
-            session, paths=initialised, data=data, public_key=generate_private_key().public_key(),
-            passphrase=None, now=NOW,
+            session,
+            paths=initialised,
+            data=data,
+            public_key=generate_private_key().public_key(),
+            passphrase=None,
+            now=NOW,
         )
     with pytest.raises(consumers.ConsumerConflict, match="registered to 'portal'"):
         consumers.register(
-            session, paths=initialised, data=ConsumerCreate(client_id="portal-2", name="P2"),
-            public_key=key.public_key(), passphrase=None, now=NOW,
+            session,
+            paths=initialised,
+            data=ConsumerCreate(client_id="portal-2", name="P2"),
+            public_key=key.public_key(),
+            passphrase=None,
+            now=NOW,
         )
 
 
 def test_register_before_pki_init_says_what_to_run(session, paths):
     with pytest.raises(pki.PkiError, match="exchange pki init"):
         consumers.register(
-            session, paths=paths, data=ConsumerCreate(client_id="portal", name="Portal"),
-            public_key=generate_private_key().public_key(), passphrase=None, now=NOW,
+            session,
+            paths=paths,
+            data=ConsumerCreate(client_id="portal", name="Portal"),
+            public_key=generate_private_key().public_key(),
+            passphrase=None,
+            now=NOW,
         )
 
 
