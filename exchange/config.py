@@ -30,6 +30,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. Empty means a SQLite file in EXCHANGE_HOME. "
         "postgresql:// URLs are served by psycopg 3.",
     )
+    database_url_file: Path | None = Field(
+        default=None,
+        description="File holding the database URL (Docker/Compose secrets); wins over database_url.",
+    )
     hub_id: str = Field(default=DEFAULT_HUB_ID, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
     ca_key_passphrase: SecretStr | None = Field(
         default=None, description="Encrypts the CA private key at rest when set."
@@ -42,6 +46,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
+        if self.database_url_file is not None:
+            try:
+                self.database_url = self.database_url_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read EXCHANGE_DATABASE_URL_FILE: {exc.strerror}") from None
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'exchange.db'}"
         self.database_url = normalise_database_url(self.database_url)

@@ -64,3 +64,14 @@ def test_passphrase_is_never_shown(monkeypatch):
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump())
     assert settings.ca_key_passphrase is not None
     assert settings.ca_key_passphrase.get_secret_value() == "hunter2"
+
+
+def test_database_url_from_a_secret_file(monkeypatch, tmp_path):
+    secret = tmp_path / "db-url"
+    secret.write_text("postgresql://hub:pw@db/exchange\n")
+    monkeypatch.setenv("EXCHANGE_DATABASE_URL", "sqlite:///ignored.db")
+    monkeypatch.setenv("EXCHANGE_DATABASE_URL_FILE", str(secret))
+    assert Settings().database_url == "postgresql+psycopg://hub:pw@db/exchange"
+    monkeypatch.setenv("EXCHANGE_DATABASE_URL_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValidationError, match="cannot read EXCHANGE_DATABASE_URL_FILE"):
+        Settings()
