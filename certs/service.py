@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -256,6 +258,41 @@ def refresh_crl(session: Session, authority: CertificateAuthority, paths: PkiPat
         if record.revoked_at is not None
     ]
     write_crl(paths.crl, authority.crl(entries, now=now, number=number))
+
+
+CRL_REFRESH_MARGIN = timedelta(days=1)
+
+
+def crl_is_due(paths: PkiPaths, *, now: datetime, margin: timedelta = CRL_REFRESH_MARGIN) -> bool:
+    """True when the CRL is missing, untrusted, or has less than ``margin`` of validity left."""
+    try:
+        state = load_crl(paths.crl, read_certificate(paths.ca_cert))
+    except RevocationUnavailable:
+        return True
+    return state.next_update is None or state.next_update - now < margin
+
+
+def refresh_crl_if_due(session: Session, paths: PkiPaths, *, passphrase: bytes | None, now: datetime) -> bool:
+    """Re-sign the CRL when it is due; several processes may call this at once (file lock).
+
+    Returns whether this call published a new CRL.
+    """
+    with _crl_lock(paths):
+        if not crl_is_due(paths, now=now):
+            return False
+        refresh_crl(session, load_authority(paths, passphrase), paths, now=now)
+        return True
+
+
+@contextmanager
+def _crl_lock(paths: PkiPaths) -> Iterator[None]:
+    paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(paths.root / "crl.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def verify_pem(paths: PkiPaths, pem: bytes, *, now: datetime) -> VerificationReport:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -11,8 +11,7 @@ from sqlalchemy import Engine
 from adapters.registry import DEPARTMENTS
 from certs import service as pki
 from certs.keys import KeyAlgorithm
-from certs.revocation import RevocationUnavailable, load_crl
-from certs.store import PkiPaths, read_certificate
+from certs.store import PkiPaths
 from exchange import demo
 from exchange.config import Settings
 from exchange.db import migrate
@@ -28,11 +27,6 @@ class BootstrapReport:
     demo: demo.DemoConsumer | None
 
 
-def passphrase_of(settings: Settings) -> bytes | None:
-    secret = settings.ca_key_passphrase
-    return secret.get_secret_value().encode("utf-8") if secret else None
-
-
 def bootstrap(
     settings: Settings,
     engine: Engine,
@@ -45,7 +39,7 @@ def bootstrap(
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     migrate.upgrade(engine)
     paths = PkiPaths(settings.pki_dir)
-    passphrase = passphrase_of(settings)
+    passphrase = settings.ca_passphrase()
     sessions = session_factory(engine)
     with session_scope(sessions) as session:
         init = pki.init_pki(
@@ -57,8 +51,7 @@ def bootstrap(
             algorithm=algorithm,
             passphrase=passphrase,
         )
-        if _crl_needs_refresh(paths, now):
-            pki.refresh_crl(session, pki.load_authority(paths, passphrase), paths, now=now)
+        pki.refresh_crl_if_due(session, paths, passphrase=passphrase, now=now)
     seeded = None
     if with_demo:
         with session_scope(sessions) as session:
@@ -72,15 +65,6 @@ def bootstrap(
         pki=init,
         demo=seeded,
     )
-
-
-def _crl_needs_refresh(paths: PkiPaths, now: datetime) -> bool:
-    """Re-sign the CRL when less than a day of its validity is left."""
-    try:
-        state = load_crl(paths.crl, read_certificate(paths.ca_cert))
-    except RevocationUnavailable:
-        return True
-    return state.next_update is None or state.next_update - now < timedelta(days=1)
 
 
 def _masked(engine: Engine) -> str:

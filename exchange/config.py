@@ -39,6 +39,10 @@ class Settings(BaseSettings):
         default=None, description="Encrypts the CA private key at rest when set."
     )
 
+    crl_refresh_seconds: float = Field(
+        default=3600, gt=0, description="How often each hub worker checks whether the CRL must be re-signed."
+    )
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
@@ -55,6 +59,10 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.home / 'exchange.db'}"
         self.database_url = normalise_database_url(self.database_url)
         return self
+
+    def ca_passphrase(self) -> bytes | None:
+        secret = self.ca_key_passphrase
+        return secret.get_secret_value().encode("utf-8") if secret else None
 
     @property
     def pki_dir(self) -> Path:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from cryptography import x509
 from fastapi import FastAPI
@@ -12,11 +16,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import exchange
+from certs import service as pki
 from certs.revocation import RevocationChecker
 from certs.store import PkiPaths, read_certificate
 from exchange.api import health, problems
 from exchange.config import Settings, get_settings
-from exchange.db.engine import engine_for, session_factory
+from exchange.db.engine import engine_for, session_factory, session_scope
+
+logger = logging.getLogger("exchange.api")
 
 
 @dataclass
@@ -45,16 +52,41 @@ def build_state(settings: Settings) -> HubState:
     )
 
 
+def refresh_crl_once(state: HubState) -> bool:
+    """Re-sign the CRL if it is due and this process can reach the CA key (embedded default)."""
+    if not state.pki.ca_key.exists():
+        return False
+    with session_scope(state.sessions) as session:
+        return pki.refresh_crl_if_due(
+            session, state.pki, passphrase=state.settings.ca_passphrase(), now=datetime.now(UTC)
+        )
+
+
+async def _keep_crl_fresh(state: HubState) -> None:
+    """A CRL past its nextUpdate fails every request closed; keep it fresh while we run."""
+    while True:
+        await asyncio.sleep(state.settings.crl_refresh_seconds)
+        try:
+            if await asyncio.to_thread(refresh_crl_once, state):
+                logger.info("published a fresh CRL")
+        except Exception:
+            logger.exception("could not refresh the CRL; /health will report it when it goes stale")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.hub = build_state(settings)
+        app.state.hub = state = build_state(settings)
+        refresher = asyncio.create_task(_keep_crl_fresh(state))
         try:
             yield
         finally:
-            app.state.hub.engine.dispose()
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            state.engine.dispose()
 
     app = FastAPI(
         title="Data Exchange Hub",

@@ -12,7 +12,6 @@ from rich.table import Table
 from certs import service as pki
 from certs.keys import PublicKey, UnusableKey, load_public_key
 from certs.store import PkiPaths
-from exchange.bootstrap import passphrase_of
 from exchange.cli.context import console, fail, migrated_engine, settings
 from exchange.consumers import repository
 from exchange.consumers import service as consumers
@@ -54,7 +53,7 @@ def register(client_id: str, name: str, public_key: Path | None, csr: Path | Non
                 paths=paths,
                 data=data,
                 public_key=key,
-                passphrase=passphrase_of(current),
+                passphrase=current.ca_passphrase(),
                 now=datetime.now(UTC),
             )
     except (consumers.ConsumerConflict, pki.PkiError) as exc:

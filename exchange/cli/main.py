@@ -52,7 +52,8 @@ def up(
     ]
     if report.demo is not None:
         lines += [
-            f"demo consumer    {report.demo.client_id}  (kid {report.demo.kid})",
+            f"demo consumer    {report.demo.client_id}",
+            f"  kid            {report.demo.kid}",
             f"  private key    {report.demo.key_path}",
             f"  certificate    {report.demo.certificate_path}",
         ]

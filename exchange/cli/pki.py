@@ -6,14 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from adapters.registry import DEPARTMENTS, get_department
 from certs import repository
 from certs import service as pki
 from certs.keys import KeyAlgorithm, UnusableKey
 from certs.store import PkiPaths
-from exchange.bootstrap import passphrase_of
 from exchange.cli import consumers as consumers_cli
 from exchange.cli.context import console, fail, migrated_engine, settings
 from exchange.db import migrate
@@ -45,7 +44,7 @@ def init(
                 departments=DEPARTMENTS.values(),
                 now=datetime.now(UTC),
                 algorithm=algorithm,
-                passphrase=passphrase_of(current),
+                passphrase=current.ca_passphrase(),
             )
     except pki.PkiError as exc:
         fail(str(exc))
@@ -88,7 +87,7 @@ def issue(
         with session_scope(session_factory(engine)) as session:
             if repository.current_for(session, kind="department", owner_id=target.id) is not None:
                 fail(f"department {target.id} has a valid certificate; revoke it first")
-            authority = pki.load_authority(paths, passphrase_of(current))
+            authority = pki.load_authority(paths, current.ca_passphrase())
             pki.retire_department_files(paths, target.id, now=now)
             record = pki.issue_department(session, authority, paths, target, now=now)
     except (pki.PkiError, UnusableKey) as exc:
@@ -109,7 +108,7 @@ def revoke(
     paths = PkiPaths(current.pki_dir)
     try:
         with session_scope(session_factory(engine)) as session:
-            authority = pki.load_authority(paths, passphrase_of(current))
+            authority = pki.load_authority(paths, current.ca_passphrase())
             record = pki.revoke(
                 session, authority, paths, serial=serial, reason=reason, now=datetime.now(UTC)
             )
@@ -151,7 +150,7 @@ def list_certificates(
     """List every certificate the hub CA issued."""
     current = settings()
     engine = migrated_engine(current)
-    table = Table("serial", "kind", "owner", "algorithm", "not after", "revoked")
+    table = Table(Column("serial", no_wrap=True), "kind", "owner", "algorithm", "not after", "revoked")
     with session_scope(session_factory(engine)) as session:
         for record in repository.list_all(session, kind=kind):
             table.add_row(
@@ -174,7 +173,7 @@ def crl() -> None:
     try:
         with session_scope(session_factory(engine)) as session:
             pki.refresh_crl(
-                session, pki.load_authority(paths, passphrase_of(current)), paths, now=datetime.now(UTC)
+                session, pki.load_authority(paths, current.ca_passphrase()), paths, now=datetime.now(UTC)
             )
     except pki.PkiError as exc:
         fail(str(exc))
