@@ -12,7 +12,6 @@ from exchange.identifiers import (
     LICENSE_ROOT,
     USCC_ALPHABET,
     InvalidIdentifier,
-    LicenseId,
     make_license_id,
     make_uscc,
     mod37_36_check_char,
@@ -86,23 +85,6 @@ def test_mod37_36_check_char_rejects_bad_input() -> None:
         mod37_36_check_char("A1-2425G")
     assert caught.value.kind == "iso7064_mod37_36"
     assert "character '-' at position 3" in caught.value.reason
-
-
-@pytest.mark.parametrize("vector", VECTORS["valid"], ids=lambda v: v["value"])
-def test_valid_vectors(vector: dict) -> None:
-    result = validate_license_id(vector["value"])
-    assert isinstance(result, LicenseId)
-    assert result.value == vector["value"]
-    for field, expected in vector["expect"].items():
-        assert getattr(result, field) == expected
-
-
-@pytest.mark.parametrize("vector", VECTORS["invalid"], ids=lambda v: repr(v["value"]))
-def test_invalid_vectors(vector: dict) -> None:
-    with pytest.raises(InvalidIdentifier) as caught:
-        validate_license_id(vector["value"])
-    assert caught.value.kind == "license_id"
-    assert vector["error"] in caught.value.reason
 
 
 def test_issuer_error_is_chained() -> None:

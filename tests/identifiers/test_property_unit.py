@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import random
-from pathlib import Path
 
 import pytest
 
 from exchange.identifiers import (
     InvalidIdentifier,
-    PropertyUnit,
     make_property_unit,
     validate_property_unit,
 )
 
-_PATH = Path(__file__).with_name("vectors.json")
-VECTORS = json.loads(_PATH.read_text(encoding="utf-8"))["property_unit"]
 OWNERSHIP = "GJZ"
 PARCEL_TYPES = "ABSXCDEFWY"
 FIXTURES = "FLQW"
 DIGIT_POSITIONS = [*range(0, 12), *range(14, 19), *range(20, 28)]
-
-
-@pytest.mark.parametrize("vector", VECTORS["valid"], ids=lambda v: v["value"])
-def test_valid_vectors(vector: dict) -> None:
-    result = validate_property_unit(vector["value"])
-    assert isinstance(result, PropertyUnit)
-    assert result.value == vector["value"]
-    for field, expected in vector["expect"].items():
-        assert getattr(result, field) == expected
-
-
-@pytest.mark.parametrize("vector", VECTORS["invalid"], ids=lambda v: repr(v["value"]))
-def test_invalid_vectors(vector: dict) -> None:
-    with pytest.raises(InvalidIdentifier) as caught:
-        validate_property_unit(vector["value"])
-    assert caught.value.kind == "property_unit"
-    assert vector["error"] in caught.value.reason
 
 
 def test_parts_and_derived_codes() -> None:
