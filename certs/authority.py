@@ -102,11 +102,6 @@ def uscc_of(certificate: x509.Certificate) -> str | None:
     return None
 
 
-def common_name_of(certificate: x509.Certificate) -> str:
-    attributes = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(attributes[0].value) if attributes else ""
-
-
 @dataclass(frozen=True)
 class CertificateAuthority:
     certificate: x509.Certificate
