@@ -36,8 +36,8 @@ from certs.keys import (
 )
 from certs.models import IssuedCertificate
 from certs.revocation import RevocationUnavailable, load_crl, write_crl
-from certs.store import PkiPaths, read_certificate, write_certificate
-from certs.verification import VerificationReport, load_certificate, verify_certificate
+from certs.store import PkiPaths, load_certificate, read_certificate, write_certificate
+from certs.verification import VerificationReport, verify_certificate
 
 
 class PkiError(Exception):

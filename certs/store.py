@@ -70,5 +70,13 @@ def write_certificate(path: Path, certificate: x509.Certificate) -> None:
     os.replace(tmp, path)
 
 
+def load_certificate(pem: bytes) -> x509.Certificate:
+    """Parse one PEM certificate; a ``ValueError`` says why it is not one."""
+    try:
+        return x509.load_pem_x509_certificate(pem)
+    except ValueError as exc:
+        raise ValueError(f"not a PEM X.509 certificate: {exc}") from None
+
+
 def read_certificate(path: Path) -> x509.Certificate:
-    return x509.load_pem_x509_certificate(path.read_bytes())
+    return load_certificate(path.read_bytes())

@@ -46,14 +46,6 @@ class CertificateRejected(Exception):
         super().__init__(self.reason)
 
 
-def load_certificate(pem: bytes) -> x509.Certificate:
-    """Parse one PEM certificate; a ``ValueError`` says why it is not one."""
-    try:
-        return x509.load_pem_x509_certificate(pem)
-    except ValueError as exc:
-        raise ValueError(f"not a PEM X.509 certificate: {exc}") from None
-
-
 def verify_certificate(
     certificate: x509.Certificate,
     *,
