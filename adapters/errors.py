@@ -8,6 +8,7 @@ AdapterError
 └── RequestError             the question cannot be answered as asked
     ├── UnknownDataset                                           -> 404
     ├── UnknownItem                                              -> 400
+    ├── UnsupportedSubject   the dataset is not keyed by that kind of subject -> 400
     └── SubjectNotFound                                          -> 404
 """
 
@@ -49,6 +50,10 @@ class UnknownDataset(RequestError):
 
 
 class UnknownItem(RequestError):
+    pass
+
+
+class UnsupportedSubject(RequestError):
     pass
 
 
