@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     crl_refresh_seconds: float = Field(
         default=3600, gt=0, description="How often each hub worker checks whether the CRL must be re-signed."
     )
+    demo_persons: int = Field(
+        default=2000,
+        ge=1,
+        le=10_000_000,
+        description="Size of the synthetic population `exchange up` generates for the simulated departments.",
+    )
 
     @field_validator("home")
     @classmethod
@@ -75,6 +81,11 @@ class Settings(BaseSettings):
     @property
     def demo_dir(self) -> Path:
         return self.home / "demo"
+
+    @property
+    def legacy_dir(self) -> Path:
+        """The simulated departments' legacy systems (databases, file drops, HTTP stores)."""
+        return self.home / "legacy"
 
 
 def normalise_database_url(url: str) -> str:

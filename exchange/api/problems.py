@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from adapters import errors as adapter_errors
+
 # Relative type URIs (RFC 9457 section 3.1.1), resolved against the hub that answered.
 PROBLEM_BASE = "/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -86,6 +88,36 @@ _STATUS_SLUGS = {
 }
 
 
+# The one place adapter errors become HTTP answers (DESIGN.md "Errors"); most specific class first.
+_ADAPTER_PROBLEMS: tuple[tuple[type[adapter_errors.AdapterError], int, str, str], ...] = (
+    (adapter_errors.LegacyUnavailable, 503, "legacy-unavailable", "Source system unavailable"),
+    (adapter_errors.LegacyTimeout, 504, "legacy-timeout", "Source system timed out"),
+    (adapter_errors.BadLegacyData, 502, "legacy-bad-data", "Source system answered unusable data"),
+    (adapter_errors.SubjectNotFound, 404, "subject-not-found", "Subject not found"),
+    (adapter_errors.UnknownDataset, 404, "unknown-resource", "Unknown resource"),
+    (adapter_errors.UnknownItem, 400, "unknown-item", "Unknown data item"),
+    (adapter_errors.UnsupportedSubject, 400, "unsupported-subject", "Subject type not supported"),
+)
+LEGACY_RETRY_AFTER_SECONDS = 30
+
+
+def adapter_problem(exc: adapter_errors.AdapterError) -> Problem:
+    """The problem document for an adapter error.
+
+    Legacy failures say only which kind of failure it was: the row of bad legacy data and the
+    legacy system's own message are for the operator's log, not for the consumer.
+    """
+    status, slug, title = next(
+        ((status, slug, title) for kind, status, slug, title in _ADAPTER_PROBLEMS if isinstance(exc, kind)),
+        (502, "legacy-failure", "Source system failed"),
+    )
+    if isinstance(exc, adapter_errors.LegacyFailure):
+        detail = f"{title.lower()}; try again later or quote the request_id to the operator"
+        headers = {"Retry-After": str(LEGACY_RETRY_AFTER_SECONDS)} if status == 503 else {}
+        return Problem(status, slug, title, detail, headers)
+    return Problem(status, slug, title, str(exc))
+
+
 def install(app: FastAPI) -> None:
     app.add_middleware(RequestIdMiddleware)  # type: ignore[arg-type]
 
@@ -94,6 +126,12 @@ def install(app: FastAPI) -> None:
         response = problem_response(request, exc.status, exc.slug, exc.title, exc.detail, **exc.extra)
         response.headers.update(exc.headers)
         return response
+
+    @app.exception_handler(adapter_errors.AdapterError)
+    async def _adapter(request: Request, exc: adapter_errors.AdapterError) -> JSONResponse:
+        if isinstance(exc, adapter_errors.LegacyFailure):
+            logger.warning("legacy system failed: %s", exc, extra={"request_id": request_id_of(request)})
+        return await _problem(request, adapter_problem(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -9,7 +9,7 @@ import exchange
 from certs import service as pki
 from certs.keys import KeyAlgorithm, UnusableKey
 from exchange.bootstrap import bootstrap
-from exchange.cli import consumers, db
+from exchange.cli import consumers, db, demo
 from exchange.cli import pki as pki_cli
 from exchange.cli.context import console, fail, settings
 from exchange.db.engine import engine_for
@@ -23,6 +23,8 @@ app = typer.Typer(
 app.add_typer(pki_cli.app, name="pki")
 app.add_typer(consumers.app, name="consumers")
 app.add_typer(db.app, name="db")
+app.add_typer(demo.app, name="demo")
+app.command("demo-data")(demo.demo_data)
 
 
 @app.command()
