@@ -99,6 +99,7 @@ class PopulationManifest:
     seed: int
     as_of: date
     employers: int
+    departments: tuple[str, ...]
 
     def population(self) -> Population:
         return Population(self.persons, seed=self.seed, as_of=self.as_of)
@@ -119,7 +120,13 @@ def read_manifest(root: Path) -> PopulationManifest | None:
         raw = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    return PopulationManifest(raw["persons"], raw["seed"], date.fromisoformat(raw["as_of"]), raw["employers"])
+    return PopulationManifest(
+        raw["persons"],
+        raw["seed"],
+        date.fromisoformat(raw["as_of"]),
+        raw["employers"],
+        tuple(raw["departments"]),
+    )
 
 
 def generate(
@@ -164,7 +171,7 @@ def generate(
             sink.add_employer(employer)
     for sink in sinks:
         sink.close()
-    manifest = PopulationManifest(persons, seed, as_of, population.employers_total)
+    manifest = PopulationManifest(persons, seed, as_of, population.employers_total, tuple(chosen))
     record = asdict(manifest) | {"as_of": as_of.isoformat()}
     (root / MANIFEST).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return manifest
@@ -173,12 +180,16 @@ def generate(
 @contextmanager
 def running(root: Path, departments: Sequence[str] | None = None) -> Iterator[dict[str, RunningSystem]]:
     """Start the simulated systems whose stores are under ``root``; stop them on exit."""
-    if read_manifest(root) is None:
+    manifest = read_manifest(root)
+    if manifest is None:
         raise FileNotFoundError(f"no simulated legacy data in {root}: run `exchange demo-data` first")
+    missing = sorted(set(departments or ()) - set(manifest.departments))
+    if missing:
+        raise FileNotFoundError(f"no simulated legacy data for {', '.join(missing)} in {root}")
     systems = simulators()
     with ExitStack() as stack:
         started: dict[str, RunningSystem] = {}
-        for department_id in departments or systems:
+        for department_id in departments or manifest.departments:
             system = systems[department_id].start(root / department_id)
             stack.callback(system.close)
             started[department_id] = system

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from adapters.registry import DEPARTMENTS
+from adapters.simulation import PopulationManifest, generate, read_manifest
 from certs import service as pki
 from certs.keys import KeyAlgorithm
 from certs.store import PkiPaths
@@ -25,6 +26,8 @@ class BootstrapReport:
     ca_certificate: Path
     pki: pki.InitResult
     demo: demo.DemoConsumer | None
+    legacy: PopulationManifest | None = None
+    legacy_dir: Path | None = None
 
 
 def bootstrap(
@@ -58,12 +61,17 @@ def bootstrap(
             seeded = demo.ensure_demo_consumer(
                 session, paths=paths, demo_dir=settings.demo_dir, passphrase=passphrase, now=now
             )
+    legacy = None
+    if with_demo:
+        legacy = read_manifest(settings.legacy_dir) or generate(settings.legacy_dir, settings.demo_persons)
     return BootstrapReport(
         home=settings.home,
         database=_masked(engine),
         ca_certificate=paths.ca_cert,
         pki=init,
         demo=seeded,
+        legacy=legacy,
+        legacy_dir=settings.legacy_dir if legacy else None,
     )
 
 

@@ -36,6 +36,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     for name in list(os.environ):
         if name.startswith("EXCHANGE_") and name != "EXCHANGE_TEST_POSTGRES_URL":
             monkeypatch.delenv(name)
+    # A demo population small enough that every bootstrap stays fast; tests that need the
+    # default size set it themselves.
+    monkeypatch.setenv("EXCHANGE_DEMO_PERSONS", "60")
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield

@@ -15,6 +15,7 @@ from rich.progress import (
 )
 
 from adapters.population import DEFAULT_AS_OF, DEFAULT_SEED, in_all_systems
+from adapters.registry import DEPARTMENTS
 from adapters.simulation import generate, read_manifest
 from exchange.cli.context import console, fail, settings
 
@@ -79,6 +80,9 @@ def subjects(
     manifest = read_manifest(root)
     if manifest is None:
         fail(f"no simulated legacy data in {root}: run `exchange up` or `exchange demo-data` first")
+    absent = sorted(set(DEPARTMENTS) - set(manifest.departments))
+    if absent:
+        fail(f"the demo data in {root} lacks {', '.join(absent)}: run `exchange demo-data` for all four")
     printed = 0
     for household in manifest.population().households():
         for person in household.members:

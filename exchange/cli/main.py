@@ -59,6 +59,12 @@ def up(
             f"  private key    {report.demo.key_path}",
             f"  certificate    {report.demo.certificate_path}",
         ]
+    if report.legacy is not None:
+        lines += [
+            f"demo departments {report.legacy_dir}",
+            f"  population     {report.legacy.persons:,} persons (seed {report.legacy.seed}); "
+            "`exchange demo subjects` prints some",
+        ]
     if not init_only:
         lines.append(f"serving          http://{host}:{port}  (health: /health, API docs: /docs)")
     console.print(Panel("\n".join(lines), title=f"Data Exchange Hub {exchange.__version__}"))
