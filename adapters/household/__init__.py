@@ -8,3 +8,7 @@ DEPARTMENT = Department(
     name_en="Municipal Public Security Bureau (household registration)",
     uscc="11330100MB0000001R",
 )
+
+from adapters.household.adapter import HouseholdAdapter  # noqa: E402  (needs DEPARTMENT above)
+
+__all__ = ["DEPARTMENT", "HouseholdAdapter"]

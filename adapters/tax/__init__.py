@@ -8,3 +8,7 @@ DEPARTMENT = Department(
     name_en="Municipal Tax Bureau",
     uscc="11330100MB0000002W",
 )
+
+from adapters.tax.adapter import TaxAdapter  # noqa: E402 - needs DEPARTMENT above
+
+__all__ = ["DEPARTMENT", "TaxAdapter"]

@@ -215,11 +215,21 @@ def test_verify_matches_the_record_and_discloses_nothing(
         assert present, dataset.code
         results = adapter.verify(dataset.code, subject, present)
         assert results == dict.fromkeys(present, Match.MATCH)
-        name, value = next(iter(present.items()))
-        wrong = "1999-01-01" if dataset.item(name).type == "date" else f"{value}0"
-        assert adapter.verify(dataset.code, subject, {name: wrong}) == {name: Match.MISMATCH}
+        for name, value in present.items():
+            assert adapter.verify(dataset.code, subject, {name: _different(dataset, name, value)}) == {
+                name: Match.MISMATCH
+            }, (dataset.code, name)
         checked += 1
     assert checked or department_id == "fake"
+
+
+def _different(dataset: DatasetDeclaration, name: str, value: object) -> object:
+    kind = dataset.item(name).type
+    if kind == "date":
+        return "1999-01-01" if value != "1999-01-01" else "1999-01-02"
+    if kind in {"decimal", "integer"}:
+        return str(Decimal(str(value)) + 1)
+    return f"{value}X"
 
 
 def test_unknown_dataset_item_and_empty_questions_are_request_errors(system: RunningSystem, truth: Truth):
