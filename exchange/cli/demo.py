@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import typer
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -52,7 +53,8 @@ def demo_data(
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
+    # A console of its own on stderr: stdout stays clean, the shared console's state untouched.
+    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
         task = progress.add_task("persons", total=persons)
         try:
             manifest = generate(

@@ -13,10 +13,13 @@ from typer.testing import CliRunner
 
 from certs.jwk import jwk_thumbprint
 from certs.keys import KeyAlgorithm, generate_private_key, public_key_pem
+from exchange.cli.context import console, errors
 from exchange.cli.main import app
 from tests.certs.helpers import openssl_verify
 
 runner = CliRunner()
+# Wide enough for long temporary paths, also under pytest-xdist (whose workers set COLUMNS=80).
+console.width = errors.width = 200
 
 
 def invoke(*args: str):

@@ -8,10 +8,13 @@ from typer.testing import CliRunner
 from adapters.base import AccessMethod, Subject, SubjectType
 from adapters.errors import SubjectNotFound
 from adapters.simulation import read_manifest, running
+from exchange.cli.context import console, errors
 from exchange.cli.main import app
 from exchange.identifiers import validate_citizen_id
 
 runner = CliRunner()
+# Wide enough for long temporary paths, also under pytest-xdist (whose workers set COLUMNS=80).
+console.width = errors.width = 200
 
 
 def invoke(*args: str):
@@ -97,7 +100,7 @@ def test_subjects_without_demo_data_say_how_to_get_it(home):
         (("--as-of", "2026-02-30"), "not a date"),
         (("--as-of", "2999-01-01"), "in the future"),
         (("--department", "police"), "unknown department"),
-        (("--persons", "0"), "0"),
+        (("--persons", "0"), "greater than or equal to 1"),
     ],
 )
 def test_bad_demo_data_options_are_refused_and_nothing_is_written(home, args, message):
