@@ -8,23 +8,56 @@ multi-record items. The hub signs these values as they are.
 from __future__ import annotations
 
 import unicodedata
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from adapters.base import DatasetDeclaration, Match, Subject
+from adapters.base import DatasetDeclaration, Match, SharingType, Subject
 from adapters.errors import UnknownDataset, UnknownItem, UnsupportedSubject
 
 # Middle dots seen in legacy name fields, all meaning the one in GB 18030 names (U+00B7).
 _MIDDLE_DOTS = str.maketrans({"\u2022": "\u00b7", "\u30fb": "\u00b7", "\uff65": "\u00b7", "\u2027": "\u00b7"})
 
 
+class RecordLookups(ABC):
+    """``datasets``, ``lookup`` and ``verify`` for an adapter that maps one legacy record per
+    dataset and subject: it only says how to fetch and map that record (:meth:`_record`).
+
+    Unknown datasets, subject kinds and items are refused before the legacy system is asked.
+    """
+
+    DATASETS: tuple[DatasetDeclaration, ...]
+
+    def datasets(self) -> Sequence[DatasetDeclaration]:
+        return self.DATASETS
+
+    def lookup(self, dataset: str, subject: Subject, items: Sequence[str]) -> dict[str, Any]:
+        declaration = find_dataset(self.DATASETS, dataset, subject)
+        require_items(declaration, items)
+        return select(declaration, self._record(declaration, subject, frozenset(items)), items)
+
+    def verify(self, dataset: str, subject: Subject, claims: Mapping[str, Any]) -> dict[str, Match]:
+        declaration = find_dataset(self.DATASETS, dataset, subject)
+        require_items(declaration, list(claims))
+        return compare(declaration, self._record(declaration, subject, frozenset(claims)), claims)
+
+    @abstractmethod
+    def _record(
+        self, declaration: DatasetDeclaration, subject: Subject, items: frozenset[str]
+    ) -> Mapping[str, Any]:
+        """The subject's record of ``declaration`` mapped to standard items (at least ``items``),
+        fetched through the adapter's legacy guard; raises ``SubjectNotFound`` or a legacy failure."""
+
+
 def find_dataset(datasets: Iterable[DatasetDeclaration], code: str, subject: Subject) -> DatasetDeclaration:
-    """The declaration of ``code`` if it is keyed by ``subject``'s type; raises otherwise."""
+    """The declaration of ``code`` if it is shared and keyed by ``subject``'s type; raises otherwise."""
     declaration = next((d for d in datasets if d.code == code), None)
     if declaration is None:
         raise UnknownDataset(f"no dataset {code!r} at this department")
+    if declaration.sharing_type is SharingType.NONE:
+        raise UnknownDataset(f"dataset {code} ({declaration.name}) is not shared (不予共享)")
     if subject.type not in declaration.subject_types:
         kinds = ", ".join(sorted(declaration.subject_types))
         raise UnsupportedSubject(f"dataset {code} is keyed by {kinds}, not {subject.type}")
@@ -35,7 +68,7 @@ def select(
     declaration: DatasetDeclaration, record: Mapping[str, Any], items: Sequence[str]
 ) -> dict[str, Any]:
     """The asked-for items of a mapped record, in the order asked."""
-    _require_items(declaration, items)
+    require_items(declaration, items)
     return {name: to_json_value(record.get(name)) for name in items}
 
 
@@ -47,7 +80,7 @@ def compare(
     Unknown when the record holds no value; texts are compared after Unicode NFKC normalisation
     (full-width forms, middle-dot variants), decimals by value, dates in ISO form.
     """
-    _require_items(declaration, list(claims))
+    require_items(declaration, list(claims))
     results = {}
     for name, claimed in claims.items():
         held = to_json_value(record.get(name))
@@ -81,7 +114,8 @@ def to_json_value(value: Any) -> Any:
     raise TypeError(f"cannot express {type(value).__name__} as a data item value")
 
 
-def _require_items(declaration: DatasetDeclaration, items: Sequence[str]) -> None:
+def require_items(declaration: DatasetDeclaration, items: Sequence[str]) -> None:
+    """Refuse an empty question or an item the dataset does not have (``UnknownItem``)."""
     if not items:
         raise UnknownItem(f"ask for at least one item of dataset {declaration.code}")
     unknown = [name for name in items if declaration.item(name) is None]

@@ -38,8 +38,6 @@ from adapters.base import (
     DatasetDeclaration,
     Department,
     Health,
-    Match,
-    SharingType,
     Subject,
     SubjectType,
 )
@@ -51,7 +49,6 @@ from adapters.errors import (
     LegacyTimeout,
     LegacyUnavailable,
     SubjectNotFound,
-    UnknownDataset,
 )
 from adapters.household import DEPARTMENT
 from adapters.household.datasets import (
@@ -61,7 +58,7 @@ from adapters.household.datasets import (
     STATUS_ACTIVE,
     STATUS_DEREGISTERED,
 )
-from adapters.mapping import compare, find_dataset, normalise_text, select
+from adapters.mapping import RecordLookups, normalise_text
 from adapters.resilience import LegacyGuard
 from exchange.identifiers import InvalidIdentifier, validate_citizen_id
 
@@ -397,10 +394,11 @@ def _translate(exc: DBAPIError) -> LegacyFailure:
 # --- the adapter ------------------------------------------------------------------------------------
 
 
-class HouseholdAdapter:
+class HouseholdAdapter(RecordLookups):
     """The household register through its front-end exchange database (read-only SQL)."""
 
     department: Department = DEPARTMENT
+    DATASETS = DATASETS
 
     def __init__(
         self,
@@ -435,19 +433,6 @@ class HouseholdAdapter:
         self._feed_first = _feed_query(dialect, first=True)
         self._feed_next = _feed_query(dialect, first=False)
 
-    def datasets(self) -> Sequence[DatasetDeclaration]:
-        return DATASETS
-
-    def lookup(self, dataset: str, subject: Subject, items: Sequence[str]) -> dict[str, Any]:
-        declaration = self._shared(dataset, subject)
-        select(declaration, {}, items)  # reject unknown items before asking the legacy system
-        return select(declaration, self._record(declaration, subject), items)
-
-    def verify(self, dataset: str, subject: Subject, claims: Mapping[str, Any]) -> dict[str, Match]:
-        declaration = self._shared(dataset, subject)
-        compare(declaration, {}, claims)  # reject unknown items before asking the legacy system
-        return compare(declaration, self._record(declaration, subject), claims)
-
     def changes_since(self, watermark: str | None) -> Iterator[Change]:
         """Households in (GXSJ, HH) order, one page per legacy call; the watermark is ``GXSJ:HH``.
 
@@ -480,13 +465,9 @@ class HouseholdAdapter:
 
     # --- internals -------------------------------------------------------------------------------
 
-    def _shared(self, dataset: str, subject: Subject) -> DatasetDeclaration:
-        declaration = find_dataset(DATASETS, dataset, subject)
-        if declaration.sharing_type is SharingType.NONE:
-            raise UnknownDataset(f"dataset {dataset} ({declaration.name}) is not shared (不予共享)")
-        return declaration
-
-    def _record(self, declaration: DatasetDeclaration, subject: Subject) -> dict[str, Any]:
+    def _record(
+        self, declaration: DatasetDeclaration, subject: Subject, items: frozenset[str]
+    ) -> dict[str, Any]:
         if declaration.code == PERSON_BASIC:
             return self._call(lambda: self._person(subject)).basic()
         return self._call(lambda: self._booklet(subject)).fields

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -35,7 +35,6 @@ from adapters.base import (
     DatasetDeclaration,
     Department,
     Health,
-    Match,
     Subject,
     SubjectType,
 )
@@ -46,7 +45,7 @@ from adapters.errors import (
     LegacyUnavailable,
     SubjectNotFound,
 )
-from adapters.mapping import compare, find_dataset, normalise_text, select
+from adapters.mapping import RecordLookups, normalise_text
 from adapters.real_estate import DEPARTMENT
 from adapters.real_estate.datasets import (
     DATASETS,
@@ -163,10 +162,11 @@ class _Document:
     titles: list[Title]
 
 
-class RealEstateAdapter:
+class RealEstateAdapter(RecordLookups):
     """Adapter for the registry's XML query interface (see the module docstring)."""
 
     department: Department = DEPARTMENT
+    DATASETS = DATASETS
 
     def __init__(
         self,
@@ -200,17 +200,6 @@ class RealEstateAdapter:
     def close(self) -> None:
         self._client.close()
 
-    def datasets(self) -> Sequence[DatasetDeclaration]:
-        return DATASETS
-
-    def lookup(self, dataset: str, subject: Subject, items: Sequence[str]) -> dict[str, Any]:
-        declaration = find_dataset(DATASETS, dataset, subject)
-        return select(declaration, self._record(declaration, subject), items)
-
-    def verify(self, dataset: str, subject: Subject, claims: Mapping[str, Any]) -> dict[str, Match]:
-        declaration = find_dataset(DATASETS, dataset, subject)
-        return compare(declaration, self._record(declaration, subject), claims)
-
     def changes_since(self, watermark: str | None) -> Iterator[Change]:
         """Every title, oldest change first, resuming after the registry's sequence cursor ``watermark``.
 
@@ -237,7 +226,9 @@ class RealEstateAdapter:
 
     # --- the queries ---------------------------------------------------------------------------
 
-    def _record(self, declaration: DatasetDeclaration, subject: Subject) -> dict[str, Any]:
+    def _record(
+        self, declaration: DatasetDeclaration, subject: Subject, items: frozenset[str]
+    ) -> dict[str, Any]:
         if declaration.code == TITLE:
             return self._guard.call(lambda: self._title(subject.value), idempotent=True).items()
         if declaration.code == PERSONAL:

@@ -25,7 +25,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -37,12 +37,11 @@ from adapters.base import (
     Change,
     DatasetDeclaration,
     Health,
-    Match,
     Subject,
     SubjectType,
 )
 from adapters.errors import BadLegacyData, LegacyTimeout, LegacyUnavailable, SubjectNotFound
-from adapters.mapping import compare, find_dataset, normalise_text, select
+from adapters.mapping import RecordLookups, normalise_text
 from adapters.resilience import LegacyGuard
 from adapters.tax import DEPARTMENT
 from adapters.tax.datasets import CERTIFICATE, DATASETS, LICENSE_TYPE, REGISTRATION
@@ -120,10 +119,11 @@ class _DropFile:
         return self.path.name
 
 
-class TaxAdapter:
+class TaxAdapter(RecordLookups):
     """The tax bureau behind the hub's adapter protocol (see the module docstring)."""
 
     department = DEPARTMENT
+    DATASETS = DATASETS
 
     def __init__(
         self,
@@ -148,17 +148,6 @@ class TaxAdapter:
         self._db.executescript(_SCHEMA)
 
     # --- the adapter protocol -------------------------------------------------------------------
-
-    def datasets(self) -> Sequence[DatasetDeclaration]:
-        return DATASETS
-
-    def lookup(self, dataset: str, subject: Subject, items: Sequence[str]) -> dict[str, Any]:
-        declaration = find_dataset(DATASETS, dataset, subject)
-        return select(declaration, self._record(declaration, subject), items)
-
-    def verify(self, dataset: str, subject: Subject, claims: Mapping[str, Any]) -> dict[str, Match]:
-        declaration = find_dataset(DATASETS, dataset, subject)
-        return compare(declaration, self._record(declaration, subject), claims)
 
     def changes_since(self, watermark: str | None) -> Iterator[Change]:
         """One record per receipt event, oldest first; a void re-yields the receipt cancelled.
@@ -202,7 +191,9 @@ class TaxAdapter:
 
     # --- answering from the staging store -------------------------------------------------------
 
-    def _record(self, declaration: DatasetDeclaration, subject: Subject) -> dict[str, Any]:
+    def _record(
+        self, declaration: DatasetDeclaration, subject: Subject, items: frozenset[str]
+    ) -> dict[str, Any]:
         if declaration.code == REGISTRATION:
             return self._guard.call(lambda: self._call(lambda: self._registration(subject)))
         if declaration.code == CERTIFICATE:

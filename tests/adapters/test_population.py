@@ -142,9 +142,9 @@ def _peak_bytes(persons: int) -> int:
 
 def test_generation_streams_instead_of_holding_everyone(households):
     tracemalloc.start()
-    held = list(Population(2_000).households())
+    held = list(Population(1_000).households())
     holding = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     del held
-    # Holding 12,000 persons would take six times what 2,000 take; streaming keeps a few counters.
-    assert _peak_bytes(12_000) < holding, holding
+    # Holding 5,000 persons would take five times what 1,000 take; streaming keeps a few counters.
+    assert _peak_bytes(5_000) < holding, holding
