@@ -187,5 +187,8 @@ def test_up_init_only_prints_where_things_are(home):
     for expected in (str(home), str(home / "pki" / "ca.pem"), str(home / "demo" / "consumer.key")):
         assert expected in result.output
     assert (home / "demo" / "consumer.key").stat().st_mode & 0o777 == 0o600
+    assert str(home / "legacy") in result.output and "60 persons" in result.output
+    generated = (home / "legacy" / "population.json").stat().st_mtime_ns
     again = invoke("up", "--init-only")
+    assert (home / "legacy" / "population.json").stat().st_mtime_ns == generated  # kept, not regenerated
     assert again.exit_code == 0 and str(home / "demo" / "consumer.key") in again.output
