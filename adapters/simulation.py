@@ -159,22 +159,45 @@ def generate(
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
         sinks.append(systems[department_id].sink(directory, population))
-    written = 0
-    for household in population.households():
-        for sink in sinks:
-            sink.add_household(household)
-        written += len(household.members)
-        if progress is not None:
-            progress(written)
-    for employer in population.employers():
-        for sink in sinks:
-            sink.add_employer(employer)
-    for sink in sinks:
-        sink.close()
+    write_population(_Fanout(sinks), population, progress)
     manifest = PopulationManifest(persons, seed, as_of, population.employers_total, tuple(chosen))
     record = asdict(manifest) | {"as_of": as_of.isoformat()}
     (root / MANIFEST).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def write_population(
+    sink: LegacySink, population: Population, progress: Callable[[int], None] | None = None
+) -> None:
+    """Stream ``population`` into ``sink`` (households, then employers) and close it."""
+    written = 0
+    for household in population.households():
+        sink.add_household(household)
+        written += len(household.members)
+        if progress is not None:
+            progress(written)
+    for employer in population.employers():
+        sink.add_employer(employer)
+    sink.close()
+
+
+class _Fanout:
+    """One pass of the generator feeds every sink."""
+
+    def __init__(self, sinks: Sequence[LegacySink]) -> None:
+        self._sinks = sinks
+
+    def add_household(self, household: Household) -> None:
+        for sink in self._sinks:
+            sink.add_household(household)
+
+    def add_employer(self, employer: Employer) -> None:
+        for sink in self._sinks:
+            sink.add_employer(employer)
+
+    def close(self) -> None:
+        for sink in self._sinks:
+            sink.close()
 
 
 @contextmanager

@@ -10,18 +10,14 @@ import pytest
 from adapters.population import Population
 from adapters.real_estate.simulator import SIMULATOR, RegistrySink, RunningRegistry
 from adapters.resilience import LegacyGuard
+from adapters.simulation import write_population
 
 PERSONS = 300
 
 
 def build_register(root: Path, population: Population, **options: int) -> Path:
     """Write ``population`` into a fresh store under ``root`` through the sink."""
-    sink = RegistrySink(root, population, **options)
-    for household in population.households():
-        sink.add_household(household)
-    for employer in population.employers():
-        sink.add_employer(employer)
-    sink.close()
+    write_population(RegistrySink(root, population, **options), population)
     return root
 
 

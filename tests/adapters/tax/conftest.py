@@ -10,6 +10,7 @@ import pytest
 
 from adapters.population import Population
 from adapters.resilience import LegacyGuard
+from adapters.simulation import write_population
 from adapters.tax.adapter import TaxAdapter
 from adapters.tax.simulator import SIMULATOR, TaxSystem
 
@@ -19,12 +20,7 @@ PERSONS = 300
 def build_store(root: Path, persons: int) -> Population:
     """Stream a population into a tax drop directory, as ``exchange demo-data`` does."""
     population = Population(persons)
-    sink = SIMULATOR.sink(root, population)
-    for household in population.households():
-        sink.add_household(household)
-    for employer in population.employers():
-        sink.add_employer(employer)
-    sink.close()
+    write_population(SIMULATOR.sink(root, population), population)
     return population
 
 
