@@ -11,6 +11,10 @@ Error translation at the boundary (httpx style): refused, reset, 5xx, gateway re
 ``LegacyUnavailable``; deadline passed -> ``LegacyTimeout``; malformed JSON, unknown codes, impossible
 months or amounts, invalid identifiers, wrong record counts -> ``BadLegacyData`` naming the endpoint,
 page and index; business code "not found" -> ``SubjectNotFound``.
+
+The change feed asks the change list for each person's 参保缴费证明 as the core system computes it
+(``jfzm=1``: contribution spans AAE041-AAE042 per AAE140, base and unit, the pension months and the
+data month), so a page of up to 100 certificates is one request. Lookups read the monthly records.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters.base import CertificateRecord, Change, DatasetDeclaration, Health, Match, Subject, SubjectType
+from adapters.base import CertificateRecord, Change, DatasetDeclaration, Health, Subject, SubjectType
 from adapters.errors import (
     AdapterError,
     BadLegacyData,
@@ -40,7 +44,7 @@ from adapters.errors import (
     LegacyUnavailable,
     SubjectNotFound,
 )
-from adapters.mapping import compare, find_dataset, normalise_text, select
+from adapters.mapping import RecordLookups, normalise_text
 from adapters.resilience import LegacyGuard
 from adapters.social_insurance import DEPARTMENT
 from adapters.social_insurance.datasets import (
@@ -53,7 +57,7 @@ from adapters.social_insurance.datasets import (
 )
 from exchange.identifiers import InvalidIdentifier, validate_citizen_id, validate_uscc
 
-DEFAULT_TIMEOUT = 5.0  # seconds per legacy call (one lookup, one feed page, one certificate)
+DEFAULT_TIMEOUT = 5.0  # seconds per legacy call (one lookup, or one feed page with its certificates)
 MAX_PAGE_SIZE = 100  # the gateway refuses larger pages
 CENT = Decimal("0.01")
 
@@ -175,16 +179,29 @@ class _Contribution(NamedTuple):
     unit_name: str  # AAB004
 
 
+class _Span(NamedTuple):
+    """Consecutive months of one insurance type at one base and unit, validated (months as in
+    :class:`_Contribution`; a monthly record is a span of one month)."""
+
+    insurance_type: str
+    first: int
+    last: int
+    base: Decimal
+    unit_number: str
+    unit_name: str
+
+
 @dataclass(frozen=True, slots=True)
 class _Contributions:
     records: tuple[_Contribution, ...]
     as_of: int  # 数据截止年月, in the same month numbering
 
 
-class SocialInsuranceAdapter:
+class SocialInsuranceAdapter(RecordLookups):
     """The municipal HR and social security bureau behind the hub's adapter protocol."""
 
     department = DEPARTMENT
+    DATASETS = DATASETS
 
     def __init__(
         self,
@@ -217,33 +234,17 @@ class SocialInsuranceAdapter:
 
     # --- the protocol ------------------------------------------------------------------------------
 
-    def datasets(self) -> Sequence[DatasetDeclaration]:
-        return DATASETS
-
-    def lookup(self, dataset: str, subject: Subject, items: Sequence[str]) -> dict[str, Any]:
-        declaration = find_dataset(DATASETS, dataset, subject)
-        select(declaration, {}, items)  # refuse unknown items before calling the legacy system
-        record = self._guard.call(lambda: self._record(declaration, subject, set(items)), idempotent=True)
-        return select(declaration, record, items)
-
-    def verify(self, dataset: str, subject: Subject, claims: Mapping[str, Any]) -> dict[str, Match]:
-        declaration = find_dataset(DATASETS, dataset, subject)
-        compare(declaration, {}, claims)
-        record = self._guard.call(lambda: self._record(declaration, subject, set(claims)), idempotent=True)
-        return compare(declaration, record, claims)
-
     def changes_since(self, watermark: str | None) -> Iterator[Change]:
         """Every insured person's certificate whose record changed after ``watermark``, oldest first.
 
         The gateway's change list is ordered by its change sequence; each entry carries the opaque
-        cursor that resumes right after it, which is the watermark handed out.
+        cursor that resumes right after it, which is the watermark handed out, and the person's
+        certificate summary. One request and one guarded call per page, whatever the histories hold.
         """
         cursor = watermark or ""
         while True:
             page = self._guard.call(lambda c=cursor: self._changes_page(c), idempotent=True)
-            for where, entry in page.entries:
-                record = self._guard.call(lambda e=entry, w=where: self._certificate(e, w), idempotent=True)
-                yield Change(record, entry.cursor)
+            yield from page.changes
             if not page.has_more:
                 return
             cursor = page.next_cursor
@@ -260,14 +261,25 @@ class SocialInsuranceAdapter:
 
     # --- records per dataset ---------------------------------------------------------------------
 
-    def _record(self, declaration: DatasetDeclaration, subject: Subject, items: set[str]) -> dict[str, Any]:
+    def _record(
+        self, declaration: DatasetDeclaration, subject: Subject, items: frozenset[str]
+    ) -> dict[str, Any]:
+        return self._guard.call(lambda: self._fetch(declaration, subject, items), idempotent=True)
+
+    def _fetch(
+        self, declaration: DatasetDeclaration, subject: Subject, items: frozenset[str]
+    ) -> dict[str, Any]:
         deadline = _Deadline(self._timeout)
         if declaration.code == EMPLOYER:
             return self._employer(subject.value, deadline)
         if declaration.code == CERTIFICATE:
             person = self._person(subject.value, deadline)
             contributions = self._contributions(subject.value, None, person.si_number, deadline)
-            return _certificate_fields(person.name, contributions)
+            spans = [
+                _Span(r.insurance_type, r.month, r.month, r.base, r.unit_number, r.unit_name)
+                for r in contributions.records
+            ]
+            return _certificate_fields(person.name, spans, contributions.as_of)
         return self._enrolment(subject.value, items, deadline)
 
     def _enrolment(self, citizen_id: str, items: set[str], deadline: _Deadline) -> dict[str, Any]:
@@ -296,27 +308,6 @@ class SocialInsuranceAdapter:
         if unit["employer_uscc"] != uscc:
             raise BadLegacyData("the API answered for another employer", row=f"GET {UNIT} AAB998")
         return unit
-
-    def _certificate(self, entry: _ChangeEntry, where: str) -> CertificateRecord:
-        deadline = _Deadline(self._timeout)
-        contributions = self._contributions(entry.citizen_id, None, entry.si_number, deadline)
-        if not contributions.records:
-            raise BadLegacyData("an insured person without a single contribution record", row=where)
-        fields = _certificate_fields(entry.name, contributions)
-        cancelled = entry.status == "4"
-        digest = json.dumps([fields, entry.status], sort_keys=True, ensure_ascii=False).encode("utf-8")
-        return CertificateRecord(
-            license_type=LICENSE_TYPE,
-            source_id=entry.citizen_id,
-            source_version=hashlib.sha256(digest).hexdigest()[:16],
-            holder=Subject(SubjectType.ID_CARD, entry.citizen_id),
-            holder_name=entry.name,
-            issued_on=entry.changed_on,
-            valid_from=entry.changed_on,
-            valid_to=None,
-            fields=fields,
-            cancelled=cancelled,
-        )
 
     # --- the API, endpoint by endpoint -----------------------------------------------------------
 
@@ -403,20 +394,28 @@ class SocialInsuranceAdapter:
             page += 1
 
     def _changes_page(self, cursor: str) -> _ChangesPage:
+        """One page of the change list with each person's certificate, mapped whole before any of it
+        is handed out (the page is the unit of retry, as the guard sees it)."""
         deadline = _Deadline(self._timeout)
-        data = self._get(CHANGES, [("cursor", cursor), ("page_size", str(self._feed_page_size))], deadline)
-        where = f"GET {CHANGES} after cursor {cursor!r}"
-        entries = []
-        for index, raw in enumerate(_list(data, "list", where)):
+        query = [("cursor", cursor), ("page_size", str(self._feed_page_size)), ("jfzm", "1")]
+        data = self._get(CHANGES, query, deadline)
+        where = f"GET {CHANGES} page after cursor {cursor!r}"
+        entries = _list(data, "list", where)
+        as_of = _month(data, "sjjzny", where)
+        changes = []
+        for index, raw in enumerate(entries):
             at = f"{where} index {index}"
-            entries.append((at, _change_entry(raw, at)))
+            entry = _change_entry(raw, at)
+            spans = _certificate_spans(raw, at, entry.si_number, as_of)
+            record = _certificate_record(entry, _certificate_fields(entry.name, spans, as_of))
+            changes.append(Change(record, entry.cursor))
         has_more = _field(data, "has_more", where)
         if not isinstance(has_more, bool):
             raise BadLegacyData(f"has_more {has_more!r} is not a boolean", row=where)
         next_cursor = _text(data, "next_cursor", where) if has_more else cursor
-        if has_more and not entries:
+        if has_more and not changes:
             raise BadLegacyData("an empty page that claims more follow", row=where)
-        return _ChangesPage(tuple(entries), has_more, next_cursor)
+        return _ChangesPage(tuple(changes), has_more, next_cursor)
 
     def _get(self, path: str, query: list[tuple[str, str]], deadline: _Deadline) -> Any:
         """One signed GET; waits out rate limiting within the deadline; returns the envelope's data."""
@@ -476,7 +475,7 @@ class _ChangeEntry:
 
 @dataclass(frozen=True, slots=True)
 class _ChangesPage:
-    entries: tuple[tuple[str, _ChangeEntry], ...]
+    changes: tuple[Change, ...]
     has_more: bool
     next_cursor: str
 
@@ -484,39 +483,34 @@ class _ChangesPage:
 # --- mapping legacy values to standard ones ---------------------------------------------------------
 
 
-def _certificate_fields(name: str, contributions: _Contributions) -> dict[str, Any]:
-    """The certificate's items: monthly records compressed into spans of consecutive months."""
+def _certificate_fields(name: str, spans: Sequence[_Span], as_of: int) -> dict[str, Any]:
+    """The certificate's items, from monthly records (spans of one month) or the system's own spans."""
     return {
         "name": name,
-        "contribution_history": _spans(contributions.records),
-        "contribution_months": sum(1 for r in contributions.records if r.insurance_type == PENSION),
-        "as_of_month": _iso_month(contributions.as_of),
+        "contribution_history": _history(spans),
+        "contribution_months": sum(s.last - s.first + 1 for s in spans if s.insurance_type == PENSION),
+        "as_of_month": _iso_month(as_of),
     }
 
 
-def _spans(records: Iterable[_Contribution]) -> list[dict[str, str]]:
-    """Maximal runs of consecutive months with the same insurance type, base and employer."""
+def _history(spans: Iterable[_Span]) -> list[dict[str, str]]:
+    """Maximal runs of consecutive months with the same insurance type, base and employer.
+
+    Spans of one type must not overlap (both callers check); adjacent ones with equal attributes are
+    joined, so monthly records and the system's per-job spans compress to the same history.
+    """
     runs: list[list[Any]] = []  # [type, first, last, base, unit number, unit name]
-    for record in sorted(records, key=lambda r: (r.insurance_type, r.month)):
+    for span in sorted(spans, key=lambda s: (s.insurance_type, s.first)):
         run = runs[-1] if runs else None
         if (
             run is not None
-            and run[0] == record.insurance_type
-            and run[2] + 1 == record.month
-            and (run[3], run[4], run[5]) == (record.base, record.unit_number, record.unit_name)
+            and run[0] == span.insurance_type
+            and run[2] + 1 == span.first
+            and (run[3], run[4], run[5]) == (span.base, span.unit_number, span.unit_name)
         ):
-            run[2] = record.month
+            run[2] = span.last
         else:
-            runs.append(
-                [
-                    record.insurance_type,
-                    record.month,
-                    record.month,
-                    record.base,
-                    record.unit_number,
-                    record.unit_name,
-                ]
-            )
+            runs.append(list(span))
     runs.sort(key=lambda run: (run[1], run[0]))
     return [
         {
@@ -528,6 +522,75 @@ def _spans(records: Iterable[_Contribution]) -> list[dict[str, str]]:
         }
         for kind, first, last, base, _, unit_name in runs
     ]
+
+
+def _certificate_record(entry: _ChangeEntry, fields: dict[str, Any]) -> CertificateRecord:
+    digest = json.dumps([fields, entry.status], sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return CertificateRecord(
+        license_type=LICENSE_TYPE,
+        source_id=entry.citizen_id,
+        source_version=hashlib.sha256(digest).hexdigest()[:16],
+        holder=Subject(SubjectType.ID_CARD, entry.citizen_id),
+        holder_name=entry.name,
+        issued_on=entry.changed_on,
+        valid_from=entry.changed_on,
+        valid_to=None,
+        fields=fields,
+        cancelled=entry.status == "4",
+    )
+
+
+def _certificate_spans(raw: Any, at: str, si_number: str, as_of: int) -> list[_Span]:
+    """The ``jfzm`` of the change entry ``raw`` (at ``at``): its spans validated, checked not to
+    overlap, and its pension months (``ljjfys``) checked against them."""
+    certificate = _field(raw, "jfzm", at)
+    where = f"{at} AAC001={si_number} jfzm"
+    if not isinstance(certificate, dict):
+        raise BadLegacyData("jfzm is not an object", row=where)
+    listed = _list(certificate, "list", where)
+    if not listed:
+        raise BadLegacyData("an insured person without a single contribution record", row=where)
+    spans = [_certificate_span(item, f"{where}.list[{j}]", as_of) for j, item in enumerate(listed)]
+    order = sorted(range(len(spans)), key=lambda j: (spans[j].insurance_type, spans[j].first))
+    for previous, current in zip(order, order[1:], strict=False):
+        if (
+            spans[previous].insurance_type == spans[current].insurance_type
+            and spans[current].first <= spans[previous].last
+        ):
+            raise BadLegacyData(
+                f"overlaps list[{previous}]: a second record for the same month and insurance type",
+                row=f"{where}.list[{current}]",
+            )
+    months = _count(certificate, "ljjfys", where)
+    counted = sum(s.last - s.first + 1 for s in spans if s.insurance_type == PENSION)
+    if months != counted:
+        raise BadLegacyData(
+            f"ljjfys says {months} pension months, the spans hold {counted}", row=f"{where} field ljjfys"
+        )
+    return spans
+
+
+def _certificate_span(raw: Any, where: str, as_of: int) -> _Span:
+    if not isinstance(raw, dict):
+        raise BadLegacyData("a certificate span is not an object", row=where)
+    first = _month(raw, "AAE041", where)
+    if first > as_of:
+        raise BadLegacyData(
+            f"AAE041 {_iso_month(first)} is after the data month", row=f"{where} field AAE041"
+        )
+    last = as_of if _field(raw, "AAE042", where) is None else _month(raw, "AAE042", where)  # open: 至今
+    if last > as_of:
+        raise BadLegacyData(f"AAE042 {_iso_month(last)} is after the data month", row=f"{where} field AAE042")
+    if last < first:
+        raise BadLegacyData("AAE042 (to) is before AAE041 (from)", row=f"{where} field AAE042")
+    return _Span(
+        insurance_type=_insurance_type(raw, "AAE140", where),
+        first=first,
+        last=last,
+        base=_amount(raw, "AAE180", where),
+        unit_number=_text(raw, "AAB001", where),
+        unit_name=_name(raw, "AAB004", where),
+    )
 
 
 def _contribution(raw: Any, where: _Where, as_of: int) -> _Contribution:
@@ -656,10 +719,18 @@ def _insurance_type(data: Any, name: str, where: _Where) -> str:
 def _handled_on(data: Any, name: str, where: _Where) -> date:
     """AAE036 经办时间, ``YYYY-MM-DD HH:MM:SS`` (Oracle ``to_char`` style)."""
     value = _text(data, name, where)
+    day = _parse_handled(value)
+    if day is None:
+        raise BadLegacyData(f"{name} {value!r} is not a timestamp", row=f"{where} field {name}")
+    return day
+
+
+@lru_cache(maxsize=4096)
+def _parse_handled(value: str) -> date | None:
     try:
         return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").date()
     except ValueError:
-        raise BadLegacyData(f"{name} {value!r} is not a timestamp", row=f"{where} field {name}") from None
+        return None
 
 
 def _text(data: Any, name: str, where: _Where) -> str:

@@ -8,9 +8,13 @@ What is simulated (docs/adapters/social_insurance.md has the full picture):
 - the API gateway: app key + HMAC-SHA256 request signatures (timestamp within 300 s, nonce never
   reused), a token bucket per app key answering HTTP 429 + Retry-After, and the business envelope
   ``{"code", "message", "data"}`` with business errors under HTTP 200;
-- the legacy quirks: two-digit AAE140 codes, AAE003 as a number or a string, AAE180 as a string, an
-  integer or a float, CHAR-padded names with a katakana middle dot, AAE002 one month after AAE003
-  for the first month of a job (registered late, paid the next month);
+- the change list, which on request (``jfzm=1``) carries each changed person's 参保缴费证明 computed
+  from the stored spans (AAE041-AAE042 per AAE140, base and unit; pension months), a page of
+  certificates in one answer, as the bureau's platform produces them;
+- the legacy quirks: two-digit AAE140 codes, AAE003/AAE041/AAE042 as a number or a string, AAE042
+  null while a span is paid, AAE180 as a string, an integer or a float, CHAR-padded names with a
+  katakana middle dot, AAE002 one month after AAE003 for the first month of a job (registered late,
+  paid the next month);
 - faults: 503 from the gateway, answers that hang until healed, malformed JSON, and corrupt rows
   (a month 13 in a span, a GBK name read as UTF-8).
 
@@ -35,7 +39,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -455,13 +459,18 @@ class _Api:
         params = request.query_params
         after = _decode_cursor(params.get("cursor", ""))
         _, size = _paging(params)
-        rows = self._db.execute(
-            "SELECT aac001, aac002, aac003, aac008, aae036, chg_seq FROM ac01 "
-            "WHERE chg_seq > ? ORDER BY chg_seq LIMIT ?",
-            (after, size + 1),
-        ).fetchall()
-        has_more = len(rows) > size
-        rows = rows[:size]
+        with_certificates = params.get("jfzm", "0")
+        if with_certificates not in ("0", "1"):
+            raise _Refusal("2001", "参数错误: jfzm 取值 0 或 1")
+        with self._snapshot():  # the entries and their certificates from one state of the store
+            rows = self._db.execute(
+                "SELECT aac001, aac002, aac003, aac008, aae036, chg_seq FROM ac01 "
+                "WHERE chg_seq > ? ORDER BY chg_seq LIMIT ?",
+                (after, size + 1),
+            ).fetchall()
+            has_more = len(rows) > size
+            rows = rows[:size]
+            certificates = self._certificates([row[0] for row in rows]) if with_certificates == "1" else {}
         entries = [
             {
                 "AAC001": str(number),
@@ -474,9 +483,58 @@ class _Api:
             for number, citizen_id, name, status, handled, sequence in rows
         ]
         data: dict[str, Any] = {"list": entries, "has_more": has_more}
+        if with_certificates == "1":
+            data["sjjzny"] = str(self._as_of)
+            for entry, row in zip(entries, rows, strict=True):
+                entry["jfzm"] = certificates.get(row[0], {"ljjfys": "0", "list": []})
         if has_more:
             data["next_cursor"] = entries[-1]["cursor"]
         return data
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction (WAL: the reads see one committed state, writers are not blocked)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
+    def _certificates(self, numbers: list[int]) -> dict[int, dict[str, Any]]:
+        """参保缴费证明 of each person, computed from the stored spans: one query for the page, one for
+        the units. The spans are given as the store holds them (one per type and job, open ones with
+        AAE042 null), ordered by AAE041 then AAE140 as a printed certificate lists them; ``ljjfys`` is
+        the pension months (养老保险累计缴费月数) counted the way the core system counts them."""
+        if not numbers:
+            return {}
+        spans = self._db.execute(
+            "SELECT aac001, aae140, aae041, aae042, aae180, aaz001 FROM ac02 "
+            "WHERE aac001 IN (SELECT value FROM json_each(?)) ORDER BY aac001, aae041, aae140",
+            (json.dumps(numbers),),
+        ).fetchall()
+        units = self._units({span[5] for span in spans})
+        as_of = self._as_of
+        certificates: dict[int, dict[str, Any]] = {}
+        for number, kind, start, end, base, unit in spans:
+            certificate = certificates.get(number)
+            if certificate is None:
+                certificate = certificates[number] = {"ljjfys": 0, "list": []}
+            if kind == "11":
+                last = as_of if end is None else end
+                certificate["ljjfys"] += (last // 100 - start // 100) * 12 + last % 100 - start % 100 + 1
+            certificate["list"].append(
+                {
+                    "AAE140": kind,
+                    "AAE041": start if start % 2 else str(start),
+                    "AAE042": None if end is None else (end if end % 2 else str(end)),
+                    "AAE180": _legacy_amount(base, start),
+                    "AAB001": units[unit][0],
+                    "AAB004": units[unit][1],
+                }
+            )
+        for certificate in certificates.values():
+            certificate["ljjfys"] = str(certificate["ljjfys"])
+        return certificates
 
     def _find_person(self, request: Request) -> tuple[Any, ...]:
         citizen_id = request.query_params.get("aac002")
@@ -492,11 +550,13 @@ class _Api:
         return row
 
     def _units(self, keys: set[int]) -> dict[int, tuple[str, str]]:
-        units = {}
-        for key in keys:
-            row = self._db.execute("SELECT aab001, aab004 FROM ab01 WHERE aaz001 = ?", (key,)).fetchone()
-            units[key] = (row[0], row[1])
-        return units
+        if not keys:
+            return {}
+        rows = self._db.execute(
+            "SELECT aaz001, aab001, aab004 FROM ab01 WHERE aaz001 IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(keys)),),
+        )
+        return {key: (number, name) for key, number, name in rows}
 
 
 @lru_cache(maxsize=256)

@@ -10,6 +10,7 @@ import pytest
 
 from adapters.population import Population
 from adapters.resilience import LegacyGuard
+from adapters.simulation import write_population
 from adapters.social_insurance.adapter import SocialInsuranceAdapter
 from adapters.social_insurance.simulator import SIMULATOR, SocialInsuranceSystem
 
@@ -17,12 +18,7 @@ PERSONS = 150
 
 
 def write_store(root: Path, population: Population) -> Path:
-    sink = SIMULATOR.sink(root, population)
-    for household in population.households():
-        sink.add_household(household)
-    for employer in population.employers():
-        sink.add_employer(employer)
-    sink.close()
+    write_population(SIMULATOR.sink(root, population), population)
     return root
 
 

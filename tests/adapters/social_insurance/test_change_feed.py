@@ -6,13 +6,14 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from adapters.base import Subject
 from adapters.errors import BadLegacyData
 from adapters.population import Population
-from adapters.social_insurance.adapter import SocialInsuranceAdapter
-from adapters.social_insurance.datasets import EMPLOYER, ENROLMENT, LICENSE_TYPE
+from adapters.social_insurance.adapter import CHANGES, SocialInsuranceAdapter
+from adapters.social_insurance.datasets import CERTIFICATE, EMPLOYER, ENROLMENT, LICENSE_TYPE
 from adapters.social_insurance.simulator import DB_FILE, SIMULATOR, SocialInsuranceSystem
 
 from . import truth
@@ -64,6 +65,38 @@ def test_the_feed_holds_one_certificate_per_insured_person_equal_to_the_truth(ch
         assert not record.cancelled
     assert len({c.record.source_version for c in changes}) == len(changes)
     assert len({c.watermark for c in changes}) == len(changes)
+
+
+def test_a_page_of_certificates_is_one_request_whatever_the_histories_hold(
+    feed_system: SocialInsuranceSystem, changes
+):
+    requests: list[str] = []
+
+    class Counting(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            requests.append(request.url.path)
+            return super().handle_request(request)
+
+    adapter = SocialInsuranceAdapter(
+        feed_system.url,
+        feed_system._credentials,
+        guard=quiet_guard(),
+        feed_page_size=7,
+        transport=Counting(),
+    )
+    again = [(c.record.source_id, c.record.source_version, c.watermark) for c in adapter.changes_since(None)]
+    assert again == [(c.record.source_id, c.record.source_version, c.watermark) for c in changes]
+    assert requests == [CHANGES] * -(-len(changes) // 7)  # no contribution pages, no person info
+    adapter.close()
+
+
+def test_the_feed_and_the_certificate_lookup_agree_for_everyone(
+    feed_adapter: SocialInsuranceAdapter, changes
+):
+    """The system's own certificate (the feed) and the monthly records (the lookup) say the same."""
+    items = ["name", "contribution_history", "contribution_months", "as_of_month"]
+    for change in changes:
+        assert feed_adapter.lookup(CERTIFICATE, change.record.holder, items) == dict(change.record.fields)
 
 
 def test_resuming_from_any_watermark_yields_exactly_the_rest(feed_adapter: SocialInsuranceAdapter, changes):

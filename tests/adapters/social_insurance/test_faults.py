@@ -13,7 +13,7 @@ from adapters.base import Subject
 from adapters.errors import BadLegacyData, LegacyTimeout, LegacyUnavailable
 from adapters.population import Person, Population
 from adapters.simulation import Fault
-from adapters.social_insurance.adapter import PERSON, SocialInsuranceAdapter, sign_request
+from adapters.social_insurance.adapter import CHANGES, PERSON, SocialInsuranceAdapter, sign_request
 from adapters.social_insurance.datasets import CERTIFICATE, DATASETS, EMPLOYER, ENROLMENT
 from adapters.social_insurance.simulator import DEFAULT_BURST, DEFAULT_RATE, SIMULATOR, SocialInsuranceSystem
 
@@ -72,6 +72,20 @@ def test_a_503_from_the_gateway_is_unavailable_and_health_says_so(
     assert adapter.lookup(ENROLMENT, subject, ["name"])
 
 
+def test_the_feed_maps_an_unavailable_or_hanging_api_as_lookups_do(system: SocialInsuranceSystem):
+    system.inject(Fault.UNAVAILABLE)
+    with pytest.raises(LegacyUnavailable, match="HTTP 503"):
+        next(iter(_adapter(system).changes_since(None)))
+    system.heal()
+    system.inject(Fault.TIMEOUT)
+    started = time.perf_counter()
+    with pytest.raises(LegacyTimeout, match="0.3 s"):
+        next(iter(_adapter(system, timeout=0.3).changes_since(None)))
+    assert 0.3 <= time.perf_counter() - started < 1.5
+    system.heal()
+    assert next(iter(_adapter(system).changes_since(None))).record.fields
+
+
 def test_a_refused_connection_is_unavailable(system: SocialInsuranceSystem, subject: Subject):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -116,10 +130,14 @@ def test_a_corrupt_month_is_bad_legacy_data_naming_page_and_index(
         with pytest.raises(BadLegacyData, match=f"AAE003 '?{first.year - 1}13") as caught:
             adapter.lookup(dataset, subject, items)
         assert caught.value.row.endswith("page 1 index 0 field AAE003")
-    with pytest.raises(BadLegacyData, match="13") as caught:
+    # the feed reads the system's own certificate: the span that starts in "month 13" is refused there
+    with pytest.raises(BadLegacyData, match=f"AAE041 '?{first.year - 1}13") as caught:
         for change in adapter.changes_since(None):
             assert change.record.source_id != person.citizen_id
-    assert "page 1 index 0 field AAE003" in caught.value.row
+    assert caught.value.row == (
+        f"GET {CHANGES} page after cursor '' index 0 AAC001={3_301_000_000_000_000 + person.index + 1} "
+        "jfzm.list[0] field AAE041"
+    )
     assert adapter.lookup(ENROLMENT, subject, ["name"]) == {"name": person.name}  # other rows are fine
     system.heal()
     assert adapter.lookup(ENROLMENT, subject, ALL) == truth.enrolment(person, small)

@@ -17,6 +17,7 @@ from adapters.base import Subject
 from adapters.errors import BadLegacyData, LegacyUnavailable
 from adapters.population import Population
 from adapters.social_insurance.adapter import (
+    CHANGES,
     CONTRIBUTIONS,
     PERSON,
     AppCredentials,
@@ -139,6 +140,33 @@ def test_monthly_records_carry_the_legacy_quirks(
     assert int(first["AAE002"]) == int(first["AAE003"]) + 1  # the first month was paid the month after
     info = _get(system, credentials, PERSON, [("aac002", insured.citizen_id)]).json()["data"]
     assert info["AAC003"] != insured.name and info["AAC003"].strip() == insured.name.replace("·", "・")
+
+
+def test_the_change_list_carries_each_persons_certificate_with_the_legacy_quirks(
+    system: SocialInsuranceSystem, credentials: AppCredentials, population: Population
+):
+    plain = _get(system, credentials, CHANGES, [("page_size", "100")]).json()["data"]
+    assert "jfzm" not in plain["list"][0] and "sjjzny" not in plain  # only when asked for
+    response = _get(system, credentials, CHANGES, [("page_size", "100"), ("jfzm", "1")])
+    data = json.loads(response.content, parse_float=Decimal)["data"]
+    assert data["sjjzny"] == f"{population.as_of:%Y%m}"
+    entries = data["list"]
+    assert [e["cursor"] for e in entries] == [e["cursor"] for e in plain["list"]]
+    spans = [span for entry in entries for span in entry["jfzm"]["list"]]
+    assert {type(s["AAE041"]) for s in spans} == {int, str}  # YYYYMM as a number and as a string
+    assert None in {s["AAE042"] for s in spans}  # still paying: no end month
+    assert {type(s["AAE180"]) for s in spans} == {str, int, Decimal}
+    assert {s["AAE140"] for s in spans} == {"11", "21", "31", "41", "51"}
+    persons = {p.citizen_id: p for p in population.persons_iter()}
+    for entry in entries:
+        person, certificate = persons[entry["AAC002"]], entry["jfzm"]
+        jobs = truth.registered_jobs(person, population)
+        assert certificate["ljjfys"] == str(truth.enrolment(person, population)["contribution_months"])
+        assert len(certificate["list"]) == sum(4 + (job.start <= truth.MATERNITY_LAST) for job in jobs)
+        starts = [int(span["AAE041"]) for span in certificate["list"]]
+        assert starts == sorted(starts)  # as a printed certificate lists them
+    refused = _get(system, credentials, CHANGES, [("jfzm", "yes")]).json()
+    assert refused["code"] == "2001" and "jfzm" in refused["message"]
 
 
 def test_the_adapter_pages_whenever_total_exceeds_the_page_size(
