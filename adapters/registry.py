@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from importlib import import_module
+
 from adapters import household, real_estate, social_insurance, tax
-from adapters.base import Department
+from adapters.base import DatasetDeclaration, Department
 
 DEPARTMENTS: dict[str, Department] = {
     d.id: d
@@ -23,3 +26,9 @@ def get_department(department_id: str) -> Department:
     except KeyError:
         known = ", ".join(sorted(DEPARTMENTS))
         raise KeyError(f"unknown department {department_id!r}; known: {known}") from None
+
+
+def declared_datasets(department_id: str) -> Sequence[DatasetDeclaration]:
+    """What a department declares to the resource directory (its ``datasets`` module), no I/O."""
+    get_department(department_id)
+    return import_module(f"adapters.{department_id}.datasets").DATASETS

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from adapters.registry import DEPARTMENTS
+from adapters.registry import DEPARTMENTS, declared_datasets
 from adapters.simulation import PopulationManifest, generate, read_manifest
 from certs import service as pki
 from certs.keys import KeyAlgorithm
 from certs.store import PkiPaths
+from directory import service as directory
 from exchange import demo
 from exchange.config import Settings
 from exchange.db import migrate
@@ -25,6 +26,7 @@ class BootstrapReport:
     database: str
     ca_certificate: Path
     pki: pki.InitResult
+    catalogue: directory.RegistrationReport
     demo: demo.DemoConsumer | None
     legacy: PopulationManifest | None = None
     legacy_dir: Path | None = None
@@ -55,6 +57,11 @@ def bootstrap(
             passphrase=passphrase,
         )
         pki.refresh_crl_if_due(session, paths, passphrase=passphrase, now=now)
+        catalogue = directory.register_declarations(
+            session,
+            declared=[(department, declared_datasets(department.id)) for department in DEPARTMENTS.values()],
+            now=now,
+        )
     seeded = None
     if with_demo:
         with session_scope(sessions) as session:
@@ -69,6 +76,7 @@ def bootstrap(
         database=_masked(engine),
         ca_certificate=paths.ca_cert,
         pki=init,
+        catalogue=catalogue,
         demo=seeded,
         legacy=legacy,
         legacy_dir=settings.legacy_dir if legacy else None,

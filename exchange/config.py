@@ -42,6 +42,16 @@ class Settings(BaseSettings):
     crl_refresh_seconds: float = Field(
         default=3600, gt=0, description="How often each hub worker checks whether the CRL must be re-signed."
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="The hub's address as integrators reach it; names resources in the DCAT-AP catalogue.",
+    )
+    holidays_file: Path | None = Field(
+        default=None,
+        description="Public holidays and make-up working days ('YYYY-MM-DD holiday|workday name' a line) "
+        "for application deadlines; weekends only when unset.",
+    )
     demo_persons: int = Field(
         default=2000,
         ge=1,
@@ -69,6 +79,10 @@ class Settings(BaseSettings):
     def ca_passphrase(self) -> bytes | None:
         secret = self.ca_key_passphrase
         return secret.get_secret_value().encode("utf-8") if secret else None
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/")
 
     @property
     def pki_dir(self) -> Path:

@@ -1,0 +1,1 @@
+"""Who may use the hub's management API: staff and consumer tokens bound to one role."""
