@@ -19,7 +19,8 @@ import exchange
 from certs import service as pki
 from certs.revocation import RevocationChecker
 from certs.store import PkiPaths, read_certificate
-from exchange.api import health, problems
+from directory.calendar import WorkCalendar
+from exchange.api import directory, health, problems
 from exchange.config import Settings, get_settings
 from exchange.db.engine import engine_for, session_factory, session_scope
 
@@ -36,6 +37,7 @@ class HubState:
     pki: PkiPaths
     ca_certificate: x509.Certificate | None
     revocation: RevocationChecker | None
+    calendar: WorkCalendar
 
 
 def build_state(settings: Settings) -> HubState:
@@ -49,6 +51,7 @@ def build_state(settings: Settings) -> HubState:
         pki=pki,
         ca_certificate=ca,
         revocation=RevocationChecker(pki.crl, ca) if ca is not None else None,
+        calendar=WorkCalendar.from_file(settings.holidays_file),
     )
 
 
@@ -96,4 +99,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(directory.router)
     return app

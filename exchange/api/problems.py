@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters import errors as adapter_errors
+from directory import service as directory
 
 # Relative type URIs (RFC 9457 section 3.1.1), resolved against the hub that answered.
 PROBLEM_BASE = "/problems/"
@@ -118,6 +119,23 @@ def adapter_problem(exc: adapter_errors.AdapterError) -> Problem:
     return Problem(status, slug, title, str(exc))
 
 
+_DIRECTORY_PROBLEMS: tuple[tuple[type[directory.DirectoryError], int, str, str], ...] = (
+    (directory.NoGrant, 403, "no-grant", "No grant covers this request"),
+    (directory.Refused, 403, "refused", "Refused by the sharing rules"),
+    (directory.NotFound, 404, "not-found", "Not found"),
+    (directory.Conflict, 409, "conflict", "Conflict with the current state"),
+    (directory.Invalid, 400, "invalid-request", "Invalid request"),
+)
+
+
+def directory_problem(exc: directory.DirectoryError) -> Problem:
+    status, slug, title = next(
+        ((status, slug, title) for kind, status, slug, title in _DIRECTORY_PROBLEMS if isinstance(exc, kind)),
+        (400, "invalid-request", "Invalid request"),
+    )
+    return Problem(status, slug, title, str(exc))
+
+
 def install(app: FastAPI) -> None:
     app.add_middleware(RequestIdMiddleware)  # type: ignore[arg-type]
 
@@ -132,6 +150,10 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, adapter_errors.LegacyFailure):
             logger.warning("legacy system failed: %s", exc, extra={"request_id": request_id_of(request)})
         return await _problem(request, adapter_problem(exc))
+
+    @app.exception_handler(directory.DirectoryError)
+    async def _directory(request: Request, exc: directory.DirectoryError) -> JSONResponse:
+        return await _problem(request, directory_problem(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
