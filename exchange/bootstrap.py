@@ -14,6 +14,7 @@ from certs import service as pki
 from certs.keys import KeyAlgorithm
 from certs.store import PkiPaths
 from directory import service as directory
+from directory.calendar import WorkCalendar
 from exchange import demo
 from exchange.config import Settings
 from exchange.db import migrate
@@ -41,6 +42,7 @@ def bootstrap(
     now: datetime | None = None,
 ) -> BootstrapReport:
     now = now or datetime.now(UTC)
+    WorkCalendar.from_file(settings.holidays_file)  # a bad holidays file stops start-up, naming the line
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     migrate.upgrade(engine)
     paths = PkiPaths(settings.pki_dir)

@@ -8,6 +8,7 @@ from rich.panel import Panel
 import exchange
 from certs import service as pki
 from certs.keys import KeyAlgorithm, UnusableKey
+from directory.calendar import CalendarError
 from exchange.bootstrap import bootstrap
 from exchange.cli import consumers, db, demo
 from exchange.cli import pki as pki_cli
@@ -43,7 +44,7 @@ def up(
     engine = engine_for(current)
     try:
         report = bootstrap(current, engine, with_demo=demo, algorithm=algorithm)
-    except (pki.PkiError, UnusableKey) as exc:
+    except (pki.PkiError, UnusableKey, CalendarError) as exc:
         fail(str(exc))
     finally:
         engine.dispose()

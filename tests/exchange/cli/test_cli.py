@@ -194,3 +194,15 @@ def test_up_init_only_prints_where_things_are(home):
     again = invoke("up", "--init-only")
     assert (home / "legacy" / "population.json").stat().st_mtime_ns == generated  # kept, not regenerated
     assert again.exit_code == 0 and str(home / "demo" / "consumer.key") in again.output
+
+
+def test_up_refuses_a_bad_holidays_file_naming_the_line(home, tmp_path, monkeypatch):
+    holidays = tmp_path / "holidays.txt"
+    holidays.write_text("2026-10-01 holiday\n2026-13-01 holiday\n", encoding="utf-8")
+    monkeypatch.setenv("EXCHANGE_HOLIDAYS_FILE", str(holidays))
+    from exchange.config import get_settings
+
+    get_settings.cache_clear()
+    result = invoke("up", "--init-only")
+    assert result.exit_code == 1
+    assert f"{holidays}:2" in result.output and "not a date" in result.output
