@@ -14,6 +14,8 @@ from directory.calendar import WorkCalendar
 from directory.models import ResourceVersion
 from directory.schemas import ApplicationCreate, ApplicationDecision, GrantCreate
 from exchange.bootstrap import bootstrap
+from exchange.config import Settings
+from exchange.db.engine import engine_for, session_factory
 from exchange.demo import DEMO_CLIENT_ID
 from tests.conftest import NOW
 
@@ -23,10 +25,19 @@ PHOTO = "301003001-000001"  # none (不予共享)
 FRIDAY = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
 
 
-@pytest.fixture
-def db(settings, engine, session):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, home):
+    """A booted hub's session, on each backend the hub supports."""
+    if request.param == "sqlite":
+        settings = Settings(home=home)
+    else:
+        settings = Settings(home=home, database_url=request.getfixturevalue("postgres_url"))
+    engine = engine_for(settings)
     bootstrap(settings, engine, now=NOW)
-    return session
+    with session_factory(engine)() as session:
+        yield session
+        session.rollback()
+    engine.dispose()
 
 
 def _declared():
