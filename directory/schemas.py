@@ -19,6 +19,16 @@ class Provider(BaseModel):
     uscc: str
 
 
+class ProviderRead(BaseModel):
+    """A providing department and the codes of the resources it publishes."""
+
+    id: str
+    name: str
+    name_en: str
+    uscc: str
+    resources: list[str]
+
+
 class DataItemRead(BaseModel):
     name: str
     title: str

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from adapters.registry import get_department
 from directory import service
 from directory.calendar import today
 from directory.schemas import (
@@ -18,6 +19,7 @@ from directory.schemas import (
     ApplicationRead,
     GrantCreate,
     GrantRead,
+    ProviderRead,
     ResourcePage,
     ResourceRead,
 )
@@ -27,8 +29,9 @@ from exchange.api.problems import Problem
 
 router = APIRouter()
 Db = Annotated[Session, Depends(db_session)]
-TURTLE = "text/turtle"
+TURTLE = "text/turtle"  # the same as directory.dcat's media types, without importing rdflib here
 JSON_LD = "application/ld+json"
+HUB_NAME = "数据共享交换平台 Data Exchange Hub"
 
 
 @router.get("/v1/directory/resources", tags=["directory"], response_model=ResourcePage)
@@ -69,13 +72,30 @@ def catalog(request: Request, db: Db) -> Response:
         service.all_resources(db),
         base_url=settings.base_url,
         hub_id=settings.hub_id,
-        hub_name=dcat.DEFAULT_HUB_NAME,
+        hub_name=HUB_NAME,
         modified=datetime.now(UTC),
     )
     if _prefers_turtle(request.headers.get("accept", "")):
         return Response(dcat.catalog_turtle(graph), media_type=f"{TURTLE}; charset=utf-8")
     body = json.dumps(dcat.catalog_jsonld(graph), ensure_ascii=False)
     return Response(body, media_type=JSON_LD)
+
+
+@router.get("/v1/directory/providers/{provider_id}", tags=["directory"], response_model=ProviderRead)
+def get_provider(provider_id: str, db: Db) -> ProviderRead:
+    """A providing department and the codes of the resources it publishes (its DCAT-AP publisher IRI)."""
+    try:
+        department = get_department(provider_id)
+    except KeyError:
+        raise Problem(404, "not-found", "Not found", f"no provider department {provider_id!r}") from None
+    resources, _ = service.search(db, provider=provider_id, limit=200)
+    return ProviderRead(
+        id=department.id,
+        name=department.name,
+        name_en=department.name_en,
+        uscc=department.uscc,
+        resources=[resource.code for resource in resources],
+    )
 
 
 def _prefers_turtle(accept: str) -> bool:
