@@ -79,9 +79,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         code=TITLE,
         name="不动产登记信息",
         summary=(
-            "The registered title of one real-estate unit: certificate, location, use, area, right type, "
-            "owners and their shares, registration date, mortgage and seizure status, and whether it is "
-            "in force or cancelled."
+            "不动产单元的登记信息：不动产权证书号、坐落、用途、面积、权利类型、权利人及其份额、登记日期、抵押与查封状态，以及现势或注销状态。"
         ),
         items=TITLE_ITEMS,
         subject_types=frozenset({SubjectType.PROPERTY_UNIT}),
@@ -89,8 +87,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         update_cycle="real-time",
         access_methods=frozenset({AccessMethod.QUERY, AccessMethod.VERIFY, AccessMethod.LICENSE}),
         sharing_conditions=(
-            "Only for approval matters that concern the unit (transfer, mortgage, housing provident fund, "
-            "household registration by purchase, judicial and tax matters), for the items the grant names."
+            "仅限涉及该不动产单元的审批事项（转移、抵押、住房公积金、购房落户、司法及税务事项），且仅限授权所列信息项。"
         ),
         legal_basis=_LEGAL_BASIS,
         license_type=LICENSE_TYPE,
@@ -99,8 +96,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         code=PERSONAL,
         name="个人名下不动产信息",
         summary=(
-            "Whether a citizen holds real estate in force in the city, how many titles, and for each its "
-            "unit, certificate, location, area, use, the citizen's share and mortgage/seizure status."
+            "公民在本市名下现势不动产情况：是否持有、证书数量，以及每项的不动产单元号、证书号、坐落、面积、用途、本人份额和抵押/查封状态。"
         ),
         items=PERSONAL_ITEMS,
         subject_types=frozenset({SubjectType.ID_CARD}),
@@ -108,9 +104,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         update_cycle="real-time",
         access_methods=frozenset({AccessMethod.QUERY, AccessMethod.VERIFY}),
         sharing_conditions=(
-            "Only for matters that depend on the citizen's holdings (housing purchase qualification, "
-            "public-housing and subsidy eligibility, household registration, social assistance), with the "
-            "citizen's consent or a legal basis."
+            "仅限取决于公民名下不动产的事项（购房资格、保障性住房及补贴资格、户籍登记、社会救助），须经本人同意或有法定依据。"
         ),
         legal_basis=_LEGAL_BASIS,
     ),
@@ -118,9 +112,8 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         code=HISTORY,
         name="个人不动产登记记录",
         summary=(
-            "Every title in which a citizen is or was a registered owner, in force or cancelled: unit, "
-            "certificate, location, share, registration date, status and cancellation date. Unlike "
-            "304002001, a citizen the register never recorded as an owner is not found."
+            "公民作为登记权利人的全部不动产权记录（现势及注销）：单元、证书、坐落、份额、登记日期、"
+            "状态与注销日期。与 304002001 不同，登记簿从未记载为权利人的公民查询结果为不存在。"
         ),
         items=HISTORY_ITEMS,
         subject_types=frozenset({SubjectType.ID_CARD}),
@@ -128,8 +121,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         update_cycle="real-time",
         access_methods=frozenset({AccessMethod.QUERY, AccessMethod.VERIFY}),
         sharing_conditions=(
-            "Only for judicial, inheritance, marital-property and tax-audit matters that need the history "
-            "of the citizen's holdings, under a legal basis named in the grant."
+            "仅限需要公民不动产持有历史的司法、继承、婚姻财产及税务稽查事项，须有授权所列法定依据。"
         ),
         legal_basis=_LEGAL_BASIS,
     ),

@@ -34,9 +34,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         code=ENROLMENT,
         name="参保信息",
         summary=(
-            "A person's social-insurance enrolment with the municipal bureau: insured status, current "
-            "employer, the insurance types paid now, and the pension contribution record (first and latest "
-            "month, months paid, latest contribution base)."
+            "个人在本市社会保险经办机构的参保信息：参保状态、当前参保单位、当前缴费险种及养老保险缴费记录（首次及最近缴费月份、累计缴费月数、最近缴费基数）。"
         ),
         items=(
             DataItem("name", "姓名", "string", "AAC003 (national SI data element)", personal=True),
@@ -97,9 +95,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         update_cycle="daily",
         access_methods=frozenset({AccessMethod.QUERY, AccessMethod.VERIFY}),
         sharing_conditions=(
-            "Shared with approval systems whose matter needs proof of local social-insurance enrolment "
-            "(school enrolment, household registration transfer, housing purchase eligibility, talent "
-            "subsidies); only the items the matter needs, with the insured person's consent or a legal basis."
+            "共享给需要本地社会保险参保证明的审批事项（入学、户籍迁移、购房资格、人才补贴），仅限事项所需信息项，须经参保人同意或有法定依据。"
         ),
         legal_basis=f"{_LAW} 第五十七条至第五十九条、第七十四条 (社会保险登记、缴费与信息共享); {_SHARING}",
     ),
@@ -107,9 +103,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         code=CERTIFICATE,
         name="社会保险参保缴费证明",
         summary=(
-            "The contribution certificate (社会保险参保缴费证明): a person's whole contribution history "
-            "as spans of consecutive months per insurance type, base and employer, the pension months "
-            "paid, and the month the record runs to."
+            "社会保险参保缴费证明：按险种、缴费基数和参保单位合并为连续月份区段的完整缴费历史、养老保险累计缴费月数及数据截止月份。"
         ),
         items=(
             DataItem("name", "姓名", "string", "AAC003 (national SI data element)", personal=True),
@@ -136,9 +130,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         update_cycle="monthly",
         access_methods=frozenset({AccessMethod.QUERY, AccessMethod.LICENSE}),
         sharing_conditions=(
-            "Replaces the paper contribution certificate in matters that require it (housing purchase and "
-            "car-plate lottery eligibility, residence permit points, school enrolment); the insured "
-            "person's consent or a legal basis is required."
+            "在需要参保缴费证明的事项（购房及小客车指标资格、居住证积分、入学）中替代纸质证明，须经参保人同意或有法定依据。"
         ),
         legal_basis=f"{_LAW} 第七十四条 (社会保险经办机构提供个人权益记录); {_SHARING}",
         license_type=LICENSE_TYPE,
@@ -146,10 +138,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
     DatasetDeclaration(
         code=EMPLOYER,
         name="单位参保登记信息",
-        summary=(
-            "An employer's social-insurance registration: name, social-insurance unit number, how many "
-            "persons it insures now, and its enrolment status."
-        ),
+        summary=("单位社会保险登记信息：单位名称、社会保险单位编号、当前参保人数及参保状态。"),
         items=(
             DataItem("employer_name", "单位名称", "string", "AAB004 (national SI data element)", False),
             DataItem(

@@ -26,8 +26,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         code=REGISTRATION,
         name="纳税人登记信息",
         summary=(
-            "Taxpayer registration held by the municipal tax bureau: name, kind, competent tax office, "
-            "registration date and status, for every employer and every person who ever paid tax."
+            "市税务局登记的纳税人信息：名称、纳税人类型、主管税务机关、登记日期及状态，覆盖全部单位及曾经纳税的个人。"
         ),
         items=(
             DataItem("taxpayer_name", "纳税人名称", "string", "GB 18030 (names)", personal=True),
@@ -41,19 +40,14 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         update_cycle="daily",
         access_methods=frozenset({AccessMethod.QUERY, AccessMethod.VERIFY}),
         sharing_conditions=(
-            "Shared with approval systems whose matter needs proof of tax registration "
-            "(business registration, government procurement, subsidies); taxpayer consent or a legal "
-            "basis is required for natural persons."
+            "共享给需要税务登记证明的审批事项（企业登记、政府采购、补贴）；涉及自然人的须经纳税人同意或有法定依据。"
         ),
         legal_basis=f"{_LAW} 第十五条、第十六条 (税务登记)",
     ),
     DatasetDeclaration(
         code=CERTIFICATE,
         name="税收完税证明",
-        summary=(
-            "Tax-paid certificates (税收完税证明): every valid, non-voided tax receipt of a registered "
-            "taxpayer, with the total paid and the latest payment date."
-        ),
+        summary=("税收完税证明：已登记纳税人全部有效（未作废）的电子税票，以及合计实缴金额和最近缴款日期。"),
         items=(
             DataItem(
                 "payments",
@@ -79,9 +73,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
         update_cycle="daily",
         access_methods=frozenset({AccessMethod.QUERY, AccessMethod.VERIFY, AccessMethod.LICENSE}),
         sharing_conditions=(
-            "Shared for matters that require proof of taxes paid (housing purchase eligibility, "
-            "school enrolment, residence permits, tenders), with the taxpayer's consent or a legal basis; "
-            "amounts are sensitive and only granted items are released."
+            "共享给需要完税证明的事项（购房资格、入学、居住证、招投标），须经纳税人同意或有法定依据；金额属敏感信息，仅提供授权信息项。"
         ),
         legal_basis=f"{_LAW}; 税收票证管理办法 (国家税务总局令第28号)",
         license_type=LICENSE_TYPE,

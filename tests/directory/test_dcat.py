@@ -413,11 +413,15 @@ def test_data_item_standards_become_conforms_to(parsed):
     assert {"GB/T 2261.1", "GB/T 3304", "GB/T 4761", "GA/T 543", "GB/T 7408", "GB/T 2260"} == cited
 
 
-def test_english_summaries_are_not_tagged_as_chinese(parsed):
+def test_texts_are_tagged_with_the_language_they_are_written_in(parsed):
     data = parsed["turtle"]
-    description = data.value(dataset_iri(tax.REGISTRATION), DCTERMS.description)
-    assert description.language == "en"
-    assert data.value(dataset_iri(tax.REGISTRATION), DCTERMS.title).language == "zh"
+    assert data.value(dataset_iri(tax.REGISTRATION), DCTERMS.description).language == "zh"
+    english = resource_from(
+        tax.DATASETS[0], DEPARTMENTS["tax"], summary="Taxpayer registration held by the municipal tax bureau."
+    )
+    graph = catalog_graph([english], base_url=BASE, hub_id="h", hub_name="平台", modified=MODIFIED)
+    assert graph.value(dataset_iri(english.code), DCTERMS.description).language == "en"
+    assert graph.value(dataset_iri(english.code), DCTERMS.title).language == "zh"
 
 
 def test_dates_are_typed_and_modified_is_the_latest_change():
