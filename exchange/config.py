@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HUB_ID = "exchange-hub"
+HUB_NAME = "数据共享交换平台 Data Exchange Hub"  # the catalogue's title (DCAT-AP dcat:Catalog)
 
 
 class Settings(BaseSettings):

@@ -26,12 +26,12 @@ from directory.schemas import (
 from exchange.access.service import Principal
 from exchange.api.deps import db_session, role
 from exchange.api.problems import Problem
+from exchange.config import HUB_NAME
 
 router = APIRouter()
 Db = Annotated[Session, Depends(db_session)]
 TURTLE = "text/turtle"  # the same as directory.dcat's media types, without importing rdflib here
 JSON_LD = "application/ld+json"
-HUB_NAME = "数据共享交换平台 Data Exchange Hub"
 
 
 @router.get("/v1/directory/resources", tags=["directory"], response_model=ResourcePage)

@@ -13,6 +13,7 @@ from certs import service as pki
 from certs.keys import PublicKey, UnusableKey, load_public_key
 from certs.store import PkiPaths
 from exchange.cli.context import console, fail, migrated_engine, settings
+from exchange.cli.options import invalid
 from exchange.consumers import repository
 from exchange.consumers import service as consumers
 from exchange.consumers.schemas import ConsumerCreate
@@ -41,7 +42,7 @@ def register(client_id: str, name: str, public_key: Path | None, csr: Path | Non
     try:
         data = ConsumerCreate(client_id=client_id, name=name)
     except ValidationError as exc:
-        fail("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors()))
+        invalid(exc, {"name": "--name"})
     key = read_public_key(public_key, csr)
     current = settings()
     engine = migrated_engine(current)
