@@ -104,6 +104,9 @@ class DatasetDeclaration:
     sharing_conditions: str = ""
     legal_basis: str = ""
     license_type: str | None = None
+    related: tuple[
+        str, ...
+    ] = ()  # codes of related resources (关联资源代码), e.g. the same facts by another key
 
     def item(self, name: str) -> DataItem | None:
         return next((item for item in self.items if item.name == name), None)

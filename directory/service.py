@@ -112,7 +112,6 @@ def register_declarations(
                     code=declaration.code, version=0, registered_at=now, publish_date=local_date(now)
                 )
                 resource.last_data_update = None
-                resource.related_resources = []
                 report.added.append(declaration.code)
             else:
                 resource = existing
@@ -157,6 +156,7 @@ def _apply(
     resource.open_attribute = NOT_OPEN
     resource.legal_basis = declaration.legal_basis
     resource.license_type = declaration.license_type
+    resource.related_resources = list(declaration.related)
     resource.version = resource.version + 1
     resource.declaration_hash = digest
     resource.updated_at = now

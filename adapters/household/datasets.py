@@ -30,6 +30,7 @@ _CONDITIONS = (
 DATASETS: tuple[DatasetDeclaration, ...] = (
     DatasetDeclaration(
         code=PERSON_BASIC,
+        related=("301002001-000001",),
         name="常住人口基本信息",
         summary="户籍登记的常住人口基本信息：姓名、性别、民族、出生日期、出生地、住址、户号、"
         "与户主关系及人员状态（正常/注销）。",
@@ -62,6 +63,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
     ),
     DatasetDeclaration(
         code=HOUSEHOLD_REGISTER,
+        related=("301001001-000001",),
         name="居民户口簿",
         summary="居民户口簿（电子证照）：户号、户类型、户主及在册成员。按任一在册成员的公民身份号码查户。",
         items=(

@@ -77,6 +77,10 @@ HISTORY_ITEMS: tuple[DataItem, ...] = (
 DATASETS: tuple[DatasetDeclaration, ...] = (
     DatasetDeclaration(
         code=TITLE,
+        related=(
+            "304002001-000001",
+            "304002002-000001",
+        ),
         name="不动产登记信息",
         summary=(
             "不动产单元的登记信息：不动产权证书号、坐落、用途、面积、权利类型、权利人及其份额、登记日期、抵押与查封状态，以及现势或注销状态。"
@@ -94,6 +98,10 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
     ),
     DatasetDeclaration(
         code=PERSONAL,
+        related=(
+            "304001001-000001",
+            "304002002-000001",
+        ),
         name="个人名下不动产信息",
         summary=(
             "公民在本市名下现势不动产情况：是否持有、证书数量，以及每项的不动产单元号、证书号、坐落、面积、用途、本人份额和抵押/查封状态。"
@@ -110,6 +118,10 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
     ),
     DatasetDeclaration(
         code=HISTORY,
+        related=(
+            "304001001-000001",
+            "304002001-000001",
+        ),
         name="个人不动产登记记录",
         summary=(
             "公民作为登记权利人的全部不动产权记录（现势及注销）：单元、证书、坐落、份额、登记日期、"

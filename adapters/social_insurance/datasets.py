@@ -32,6 +32,7 @@ _MONTH = "GB/T 7408 calendar month (YYYY-MM)"
 DATASETS: tuple[DatasetDeclaration, ...] = (
     DatasetDeclaration(
         code=ENROLMENT,
+        related=("303002001-000001",),
         name="参保信息",
         summary=(
             "个人在本市社会保险经办机构的参保信息：参保状态、当前参保单位、当前缴费险种及养老保险缴费记录（首次及最近缴费月份、累计缴费月数、最近缴费基数）。"
@@ -101,6 +102,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
     ),
     DatasetDeclaration(
         code=CERTIFICATE,
+        related=("303001001-000001",),
         name="社会保险参保缴费证明",
         summary=(
             "社会保险参保缴费证明：按险种、缴费基数和参保单位合并为连续月份区段的完整缴费历史、养老保险累计缴费月数及数据截止月份。"

@@ -24,6 +24,7 @@ _CODE_TABLE = "tax registration code table (docs/adapters/tax.md)"
 DATASETS: tuple[DatasetDeclaration, ...] = (
     DatasetDeclaration(
         code=REGISTRATION,
+        related=("302002001-000001",),
         name="纳税人登记信息",
         summary=(
             "市税务局登记的纳税人信息：名称、纳税人类型、主管税务机关、登记日期及状态，覆盖全部单位及曾经纳税的个人。"
@@ -46,6 +47,7 @@ DATASETS: tuple[DatasetDeclaration, ...] = (
     ),
     DatasetDeclaration(
         code=CERTIFICATE,
+        related=("302001001-000001",),
         name="税收完税证明",
         summary=("税收完税证明：已登记纳税人全部有效（未作废）的电子税票，以及合计实缴金额和最近缴款日期。"),
         items=(

@@ -162,6 +162,7 @@ def test_declarations_are_complete_for_the_directory(system: RunningSystem, depa
             assert dataset.sharing_conditions, dataset.code
         if AccessMethod.LICENSE in dataset.access_methods:
             assert dataset.license_type in LICENSE_TYPES[department_id]
+        assert set(dataset.related) <= set(codes) - {dataset.code}, dataset.code
     assert any(AccessMethod.LICENSE in d.access_methods for d in datasets)
 
 

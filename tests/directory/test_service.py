@@ -68,6 +68,7 @@ def test_start_up_registers_every_declared_dataset_once(db):
     again = service.register_declarations(db, declared=_declared(), now=NOW + timedelta(days=1))
     assert again.added == again.updated == again.withdrawn == []
     assert service.get_resource(db, code=PERSON).version == 1
+    assert service.get_resource(db, code=PERSON).related_resources == ["301002001-000001"]
 
 
 def test_a_changed_declaration_is_a_new_version_and_the_old_one_is_kept(db):
