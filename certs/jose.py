@@ -1,0 +1,112 @@
+"""JWS compact serialization (RFC 7515) with the hub's keys: the one place that signs and checks JWS.
+
+Algorithms: ``EdDSA`` for Ed25519 (RFC 8037) and ``ES256`` for P-256 (RFC 7518); on input also the
+fully-specified ``Ed25519`` of RFC 9864. ``none``, HMAC and RSA are refused: the key decides the
+algorithm, never the token's header. Certificates travel in ``x5c`` (RFC 7515 section 4.1.6: base64
+DER, the signer's certificate first).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from jwt.algorithms import OKPAlgorithm
+
+from certs.keys import PrivateKey, PublicKey
+
+ACCEPTED_ALGORITHMS = ("EdDSA", "Ed25519", "ES256")
+
+# RFC 9864's fully-specified name for EdDSA over Ed25519; PyJWT knows only "EdDSA".
+if "Ed25519" not in jwt.api_jws._jws_global_obj.get_algorithms():
+    jwt.register_algorithm("Ed25519", OKPAlgorithm())
+
+
+class JoseError(ValueError):
+    """A JWS that is malformed, uses a refused algorithm, or does not verify."""
+
+
+def algorithm_for(key: PrivateKey | PublicKey) -> str:
+    """The JWS ``alg`` we emit for a key: ``EdDSA`` or ``ES256``."""
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+        return "EdDSA"
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and isinstance(
+        key.curve, ec.SECP256R1
+    ):
+        return "ES256"
+    raise JoseError(f"unsupported key type {type(key).__name__}")
+
+
+def x5c_of(chain: Sequence[x509.Certificate]) -> list[str]:
+    return [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii") for cert in chain]
+
+
+def certificates_from_x5c(values: object) -> list[x509.Certificate]:
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+        raise JoseError("x5c must be a non-empty list of base64 DER certificates")
+    try:
+        return [x509.load_der_x509_certificate(base64.b64decode(v, validate=True)) for v in values]
+    except ValueError as exc:
+        raise JoseError(f"x5c holds something that is not a certificate: {exc}") from None
+
+
+def sign(
+    claims: Mapping[str, Any],
+    key: PrivateKey,
+    *,
+    typ: str,
+    kid: str | None = None,
+    x5c: Sequence[x509.Certificate] = (),
+) -> str:
+    """A compact JWS over the JSON of ``claims``, with ``alg`` chosen by the key."""
+    headers: dict[str, Any] = {"typ": typ}
+    if kid is not None:
+        headers["kid"] = kid
+    if x5c:
+        headers["x5c"] = x5c_of(x5c)
+    return jwt.encode(dict(claims), key, algorithm=algorithm_for(key), headers=headers)
+
+
+def header(token: str | bytes) -> dict[str, Any]:
+    """The unverified protected header: only to pick the key; never trust it for anything else."""
+    try:
+        found = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise JoseError(f"not a compact JWS: {exc}") from None
+    if found.get("alg") not in ACCEPTED_ALGORITHMS:
+        raise JoseError(f"algorithm {found.get('alg')!r} is not accepted; use EdDSA or ES256")
+    return found
+
+
+def verify(
+    token: str | bytes,
+    key: PublicKey,
+    *,
+    typ: str,
+    audience: str | None = None,
+    leeway: float = 0,
+    require: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The verified claims. The algorithm must match the key; ``typ`` must be exactly ``typ``."""
+    found = header(token)
+    expected = algorithm_for(key)
+    if found["alg"] not in ({"EdDSA", "Ed25519"} if expected == "EdDSA" else {"ES256"}):
+        raise JoseError(f"algorithm {found['alg']} does not match the signer's {expected} key")
+    if found.get("typ") != typ:
+        raise JoseError(f"typ must be {typ!r}, not {found.get('typ')!r}")
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[found["alg"]],
+            audience=audience,
+            leeway=leeway,
+            options={"require": list(require), "verify_aud": audience is not None},
+        )
+    except jwt.PyJWTError as exc:
+        raise JoseError(str(exc)) from None
