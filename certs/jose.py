@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -91,8 +92,13 @@ def verify(
     audience: str | None = None,
     leeway: float = 0,
     require: Sequence[str] = (),
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The verified claims. The algorithm must match the key; ``typ`` must be exactly ``typ``."""
+    """The verified claims. The algorithm must match the key; ``typ`` must be exactly ``typ``.
+
+    ``exp``, ``nbf`` and ``iat`` (when present) are checked against ``now`` (default: the clock)
+    with ``leeway`` seconds of tolerance (RFC 7519 section 4.1).
+    """
     found = header(token)
     expected = algorithm_for(key)
     if found["alg"] not in ({"EdDSA", "Ed25519"} if expected == "EdDSA" else {"ES256"}):
@@ -100,13 +106,33 @@ def verify(
     if found.get("typ") != typ:
         raise JoseError(f"typ must be {typ!r}, not {found.get('typ')!r}")
     try:
-        return jwt.decode(
+        claims = jwt.decode(
             token,
             key,
             algorithms=[found["alg"]],
             audience=audience,
-            leeway=leeway,
-            options={"require": list(require), "verify_aud": audience is not None},
+            options={
+                "require": list(require),
+                "verify_aud": audience is not None,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
         )
     except jwt.PyJWTError as exc:
         raise JoseError(str(exc)) from None
+    _check_times(claims, (now or datetime.now(UTC)).timestamp(), leeway)
+    return claims
+
+
+def _check_times(claims: Mapping[str, Any], now: float, leeway: float) -> None:
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+            raise JoseError(f"{name} must be a NumericDate")
+    if "exp" in claims and claims["exp"] <= now - leeway:
+        raise JoseError("the token has expired (exp)")
+    if "nbf" in claims and claims["nbf"] > now + leeway:
+        raise JoseError("the token is not valid yet (nbf)")
+    if "iat" in claims and claims["iat"] > now + leeway:
+        raise JoseError("the token was issued in the future (iat)")

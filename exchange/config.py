@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,33 @@ class Settings(BaseSettings):
         description="Public holidays and make-up working days ('YYYY-MM-DD holiday|workday name' a line) "
         "for application deadlines; weekends only when unset.",
     )
+    max_body_bytes: int = Field(
+        default=65_536, ge=1_024, le=10_485_760, description="Largest request body accepted (413 above)."
+    )
+    max_clock_skew_seconds: int = Field(
+        default=60, ge=0, le=600, description="Tolerance for the consumer's clock on iat and exp."
+    )
+    replay_window_seconds: int = Field(
+        default=300,
+        ge=30,
+        le=86_400,
+        description="How recent iat must be; a jti is remembered this long (409 on reuse).",
+    )
+    rate_limit_per_second: float = Field(
+        default=20, gt=0, description="Requests per second each consumer may send to one hub worker."
+    )
+    rate_limit_burst: int = Field(default=40, ge=1, description="Requests a consumer may send at once.")
+    subject_auth: Literal["demo", "oidc"] = Field(
+        default="demo",
+        description="How citizens sign in to see their access record: the province's identity provider "
+        "over OpenID Connect, or the embedded default's demo provider (anyone may sign in as anyone).",
+    )
+    oidc_issuer: str = Field(
+        default="", description="The identity provider's issuer (iss) for subject_auth=oidc."
+    )
+    oidc_audience: str = Field(default="", description="This hub's client id at the identity provider (aud).")
+    oidc_jwks_url: str = Field(default="", description="Where the identity provider publishes its keys.")
+    oidc_subject_claim: str = Field(default="sub", description="The ID-token claim holding the citizen ID.")
     demo_persons: int = Field(
         default=2000,
         ge=1,
@@ -64,6 +92,18 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.subject_auth == "oidc":
+            missing = [
+                f"EXCHANGE_{name.upper()}"
+                for name in ("oidc_issuer", "oidc_audience", "oidc_jwks_url")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise ValueError(f"EXCHANGE_SUBJECT_AUTH=oidc needs {', '.join(missing)}")
+        return self
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

@@ -7,8 +7,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from fastapi import FastAPI
@@ -16,13 +16,21 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 import exchange
+from adapters.base import Adapter
+from adapters.registry import DEPARTMENTS
+from adapters.simulation import RunningSystem, read_manifest, running
 from certs import service as pki
+from certs.keys import load_private_key
 from certs.revocation import RevocationChecker
 from certs.store import PkiPaths, read_certificate
 from directory.calendar import WorkCalendar
-from exchange.api import directory, health, problems
+from exchange.api import directory, health, problems, queries, subjects
 from exchange.config import Settings, get_settings
 from exchange.db.engine import engine_for, session_factory, session_scope
+from exchange.queries.evidence import DepartmentSigner
+from exchange.queries.limits import RateLimiter
+from exchange.queries.service import Exchange
+from exchange.subjects.identity import DEMO_WARNING, DemoIdentityProvider, IdentityProvider, OidcProvider
 
 logger = logging.getLogger("exchange.api")
 
@@ -38,6 +46,9 @@ class HubState:
     ca_certificate: x509.Certificate | None
     revocation: RevocationChecker | None
     calendar: WorkCalendar
+    exchange: Exchange | None = None  # None until the PKI exists: query and verify answer 503
+    simulated: dict[str, RunningSystem] = field(default_factory=dict)  # the embedded default's departments
+    identity: IdentityProvider | None = None  # how data subjects sign in (None: no hub key yet)
 
 
 def build_state(settings: Settings) -> HubState:
@@ -52,6 +63,26 @@ def build_state(settings: Settings) -> HubState:
         ca_certificate=ca,
         revocation=RevocationChecker(pki.crl, ca) if ca is not None else None,
         calendar=WorkCalendar.from_file(settings.holidays_file),
+        identity=identity_provider(settings, pki),
+    )
+
+
+def identity_provider(settings: Settings, pki: PkiPaths) -> IdentityProvider | None:
+    if settings.subject_auth == "oidc":
+        return OidcProvider(
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            jwks_url=settings.oidc_jwks_url,
+            claim=settings.oidc_subject_claim,
+        )
+    if not pki.hub_key.exists():
+        return None
+    logger.warning(DEMO_WARNING)
+    return DemoIdentityProvider(
+        load_private_key(pki.hub_key),
+        read_certificate(pki.hub_cert),
+        issuer=f"{settings.base_url}/demo-idp",
+        audience=settings.hub_id,
     )
 
 
@@ -76,20 +107,50 @@ async def _keep_crl_fresh(state: HubState) -> None:
             logger.exception("could not refresh the CRL; /health will report it when it goes stale")
 
 
+def connect_departments(state: HubState, stack: contextlib.ExitStack) -> Exchange | None:
+    """The departments this worker can answer for: their adapters and their sealing keys.
+
+    The embedded default starts the four simulated legacy systems in this process (when
+    ``exchange demo-data`` or ``exchange up`` generated them) and holds the department keys.
+    """
+    if state.ca_certificate is None or state.revocation is None:
+        return None
+    settings = state.settings
+    adapters: dict[str, Adapter] = {}
+    if read_manifest(settings.legacy_dir) is not None:
+        systems = stack.enter_context(running(settings.legacy_dir))
+        state.simulated = dict(systems)
+        adapters = {department_id: system.adapter() for department_id, system in systems.items()}
+    return Exchange(
+        paths=state.pki,
+        ca_certificate=state.ca_certificate,
+        revocation=state.revocation,
+        hub_id=settings.hub_id,
+        adapters=adapters,
+        signers=DepartmentSigner.available(state.pki, list(DEPARTMENTS)),
+        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        max_body_bytes=settings.max_body_bytes,
+        max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        replay_window=timedelta(seconds=settings.replay_window_seconds),
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.hub = state = build_state(settings)
-        refresher = asyncio.create_task(_keep_crl_fresh(state))
-        try:
-            yield
-        finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
-            state.engine.dispose()
+        with contextlib.ExitStack() as departments:
+            state.exchange = connect_departments(state, departments)
+            refresher = asyncio.create_task(_keep_crl_fresh(state))
+            try:
+                yield
+            finally:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
+                state.engine.dispose()
 
     app = FastAPI(
         title="Data Exchange Hub",
@@ -100,4 +161,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     app.include_router(directory.router)
+    app.include_router(queries.router)
+    app.include_router(subjects.router)
     return app

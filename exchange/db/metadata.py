@@ -3,8 +3,10 @@
 from certs.models import IssuedCertificate
 from directory.models import Application, Grant, Resource, ResourceVersion
 from exchange.access.models import AccessToken
+from exchange.audit import models as audit_models  # noqa: F401  (registers the audit_* tables)
 from exchange.consumers.models import Consumer
 from exchange.db.base import Base
+from exchange.queries.models import SeenRequest
 
 metadata = Base.metadata
 
@@ -16,5 +18,6 @@ __all__ = [
     "IssuedCertificate",
     "Resource",
     "ResourceVersion",
+    "SeenRequest",
     "metadata",
 ]

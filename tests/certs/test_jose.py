@@ -34,7 +34,9 @@ def test_the_rfc_9864_name_ed25519_is_accepted_on_input():
 
 @pytest.mark.parametrize("alg", ["none", "HS256"])
 def test_none_and_hmac_are_refused(alg):
-    token = jwt.encode({"a": 1}, None if alg == "none" else "a-hmac-secret-of-at-least-32-bytes!!", algorithm=alg)
+    token = jwt.encode(
+        {"a": 1}, None if alg == "none" else "a-hmac-secret-of-at-least-32-bytes!!", algorithm=alg
+    )
     with pytest.raises(jose.JoseError, match="not accepted"):
         jose.verify(token, generate_private_key().public_key(), typ="JWT")
 

@@ -1,0 +1,81 @@
+"""The signed answer (DESIGN.md "Signed response"): a JWS by the providing department, bound to the
+request it answers and naming its audit entry, verifiable offline with only the hub CA certificate."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from certs import jose
+from certs.jwk import jwk_thumbprint
+from certs.keys import PrivateKey, load_private_key
+from certs.store import PkiPaths, read_certificate
+
+EVIDENCE_TYP = "exchange-evidence+jwt"
+
+
+def body_hash(body: bytes) -> str:
+    """base64url (no padding) of SHA-256 over the exact bytes: the ``req_hash`` of DESIGN.md."""
+    return base64.urlsafe_b64encode(hashlib.sha256(body).digest()).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class DepartmentSigner:
+    """A department's sealing key and the chain that proves it (department certificate, hub CA)."""
+
+    department_id: str
+    key: PrivateKey
+    chain: tuple[x509.Certificate, x509.Certificate]
+
+    @classmethod
+    def load(cls, paths: PkiPaths, department_id: str, passphrase: bytes | None = None) -> DepartmentSigner:
+        key = load_private_key(paths.department_key(department_id), passphrase)
+        chain = (read_certificate(paths.department_cert(department_id)), read_certificate(paths.ca_cert))
+        return cls(department_id, key, chain)
+
+    @classmethod
+    def available(cls, paths: PkiPaths, department_ids: list[str]) -> dict[str, DepartmentSigner]:
+        """The signers whose key this process holds (all of them in the embedded default)."""
+        return {
+            department_id: cls.load(paths, department_id)
+            for department_id in department_ids
+            if Path(paths.department_key(department_id)).exists()
+        }
+
+    def sign(
+        self,
+        *,
+        client_id: str,
+        request_jti: str,
+        request_body: bytes,
+        resource_code: str,
+        subject: Mapping[str, str],
+        log_index: int,
+        now: datetime,
+        data: Mapping[str, Any] | None = None,
+        results: Mapping[str, str] | None = None,
+    ) -> str:
+        if (data is None) == (results is None):
+            raise ValueError("evidence carries exactly one of data (query) or results (verify)")
+        claims: dict[str, Any] = {
+            "iss": self.department_id,
+            "aud": client_id,
+            "iat": int(now.timestamp()),
+            "jti": uuid.uuid4().hex,
+            "req": request_jti,
+            "req_hash": body_hash(request_body),
+            "resource": resource_code,
+            "subject": dict(subject),
+            "log": {"index": log_index},
+        }
+        claims["data" if data is not None else "results"] = dict(data if data is not None else results or {})
+        kid = jwk_thumbprint(self.key.public_key())
+        return jose.sign(claims, self.key, typ=EVIDENCE_TYP, kid=kid, x5c=self.chain)

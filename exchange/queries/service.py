@@ -1,0 +1,312 @@
+"""The query and verify path, top to bottom: verify the request → rate limit → replay → the
+question → the directory's grant → the adapter → sign the evidence → the audit entry.
+
+Every request, allowed or denied, ends in exactly one audit entry written in the caller's
+transaction; the caller commits it before any byte of the answer leaves (exchange/api/queries.py).
+Refusals are :class:`~exchange.queries.verification.Rejected` or the domain errors they stand for,
+each turned into its problem document here, so the audit entry records the status the consumer sees.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from sqlalchemy import delete, insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from adapters.base import Adapter, Subject
+from adapters.errors import AdapterError, LegacyFailure
+from certs.revocation import RevocationChecker
+from certs.store import PkiPaths
+from directory import service as directory
+from directory.calendar import local_date
+from exchange.api.problems import PROBLEM_BASE, adapter_problem, directory_problem
+from exchange.identifiers import InvalidIdentifier
+from exchange.queries.evidence import DepartmentSigner, body_hash
+from exchange.queries.limits import RateLimiter
+from exchange.queries.models import SeenRequest
+from exchange.queries.verification import Rejected, malformed, unauthenticated, verify_request
+
+ENDPOINTS = ("query", "verify")
+EVIDENCE_MEDIA_TYPE = "application/jwt"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+@dataclass
+class Exchange:
+    """What the path needs from the running hub; built once per worker."""
+
+    paths: PkiPaths
+    ca_certificate: x509.Certificate
+    revocation: RevocationChecker
+    hub_id: str
+    adapters: Mapping[str, Adapter]
+    signers: Mapping[str, DepartmentSigner]
+    limiter: RateLimiter
+    max_body_bytes: int
+    max_skew: timedelta
+    replay_window: timedelta
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Trail:
+    """What the audit entry will say, filled in as the request goes down the path."""
+
+    endpoint: str
+    resource_code: str
+    request_id: str
+    request_hash: str
+    content_type: str = "application/jwt"
+    client_id: str | None = None
+    request_jti: str | None = None
+    operator_id: str | None = None
+    operator_name: str | None = None
+    provider_id: str | None = None
+    subject_type: str | None = None
+    subject_value: str | None = None
+    items_asked: list[str] = field(default_factory=list)
+    items_returned: list[str] = field(default_factory=list)
+    matter_code: str | None = None
+    purpose: str | None = None
+    legal_basis: str | None = None
+    decision: str = "deny"
+    reason: str = ""
+    http_status: int = 500
+    response_hash: str | None = None
+
+
+AppendAudit = Callable[[Session, Trail, int, datetime, Callable[[int], bytes]], int]
+
+
+def handle(
+    session: Session,
+    hub: Exchange,
+    *,
+    endpoint: str,
+    resource_code: str,
+    body: bytes,
+    content_type: str,
+    request_id: str,
+    now: datetime,
+    append_audit: AppendAudit,
+) -> Answer:
+    """Answer one signed request and write its audit entry (not committed: the caller commits)."""
+    started = time.perf_counter()
+    trail = Trail(
+        endpoint, resource_code, request_id, body_hash(body), content_type.split(";")[0].strip().lower()
+    )
+    evidence: Callable[[int], bytes]
+    try:
+        evidence = _answer(session, hub, trail, body, now)
+        trail.decision, trail.http_status, trail.reason = "allow", 200, "answered"
+        answer_status, media_type, headers = 200, EVIDENCE_MEDIA_TYPE, {}
+    except Exception as exc:
+        rejected = _as_rejected(exc)
+        if rejected is None:
+            raise
+        trail.http_status = rejected.status
+        # The operator's record keeps what the consumer is not told (a legacy row, a legacy message).
+        trail.reason = str(exc) if isinstance(exc, AdapterError) else rejected.detail
+        trail.client_id = trail.client_id or rejected.client_id
+        problem = _problem_body(rejected, request_id)
+        evidence = lambda _index: problem  # noqa: E731 - the denial's body does not depend on the index
+        answer_status, media_type = rejected.status, PROBLEM_MEDIA_TYPE
+        headers = getattr(rejected, "headers", {})
+    latency_ms = round((time.perf_counter() - started) * 1000)
+    holder: dict[str, bytes] = {}
+
+    def render(index: int) -> bytes:
+        holder["body"] = evidence(index)
+        trail.response_hash = body_hash(holder["body"])
+        return holder["body"]
+
+    append_audit(session, trail, latency_ms, now, render)
+    return Answer(answer_status, holder["body"], media_type, headers)
+
+
+def _answer(
+    session: Session, hub: Exchange, trail: Trail, body: bytes, now: datetime
+) -> Callable[[int], bytes]:
+    if trail.content_type != "application/jwt":
+        raise Rejected(
+            415, "unsupported-media-type", "Unsupported media type", "send Content-Type: application/jwt"
+        )
+    if len(body) > hub.max_body_bytes:
+        raise Rejected(
+            413, "body-too-large", "Request body too large", f"the body exceeds {hub.max_body_bytes} bytes"
+        )
+    request = verify_request(
+        session,
+        body,
+        paths=hub.paths,
+        ca_certificate=hub.ca_certificate,
+        revocation=hub.revocation,
+        hub_id=hub.hub_id,
+        max_skew=hub.max_skew,
+        now=now,
+    )
+    trail.client_id, trail.request_jti = request.client_id, request.jti
+    wait = hub.limiter.acquire(request.client_id)
+    if wait:
+        rejected = Rejected(429, "rate-limited", "Too many requests", f"slow down: try again in {wait:.1f} s")
+        rejected.headers = {"Retry-After": RateLimiter.retry_after(wait)}  # type: ignore[attr-defined]
+        raise rejected
+    if request.issued_at < now - hub.replay_window - hub.max_skew:
+        raise unauthenticated(f"iat is older than the replay window of {hub.replay_window.seconds} s")
+    _remember(
+        session, request.client_id, request.jti, request.issued_at + hub.replay_window + hub.max_skew, now
+    )
+
+    claims = request.claims
+    if claims.get("resource") != trail.resource_code:
+        raise malformed(
+            f"the resource claim {claims.get('resource')!r} is not the path's {trail.resource_code}"
+        )
+    operator = claims.get("operator")
+    if not isinstance(operator, dict) or not _text(operator.get("id")) or not _text(operator.get("name")):
+        raise malformed('operator must be {"id": ..., "name": ...}: the clerk who asks')
+    trail.operator_id, trail.operator_name = operator["id"], operator["name"]
+    subject = _subject(claims.get("subject"), trail)
+    trail.matter_code, trail.purpose = _required(claims, "matter_code"), _required(claims, "purpose")
+    legal_basis = claims.get("legal_basis")
+    trail.legal_basis = legal_basis if isinstance(legal_basis, str) else None
+    if trail.endpoint == "query":
+        items = claims.get("fields")
+        if not isinstance(items, list) or not items or not all(_text(i) for i in items):
+            raise malformed("fields must be a non-empty list of data item names")
+        items = list(dict.fromkeys(items))
+        asked: Any = items
+    else:
+        asked = claims.get("claims")
+        if not isinstance(asked, dict) or not asked or not all(_text(k) for k in asked):
+            raise malformed("claims must be a non-empty object of item: value")
+        items = list(asked)
+    trail.items_asked = items
+
+    resource = directory.get_resource(session, code=trail.resource_code)
+    trail.provider_id = resource.provider_id
+    if resource.withdrawn or resource.sharing_type == "none":
+        raise directory.Refused(f"resource {resource.code} is not shared")
+    if trail.endpoint not in resource.access_methods:
+        raise directory.Refused(f"resource {resource.code} does not offer {trail.endpoint}")
+    directory.authorise(
+        session,
+        client_id=request.client_id,
+        resource_code=resource.code,
+        items=items,
+        matter_code=trail.matter_code,
+        on=local_date(now),
+    )
+
+    adapter = hub.adapters.get(resource.provider_id)
+    signer = hub.signers.get(resource.provider_id)
+    if adapter is None or signer is None:
+        raise _Unreachable(f"the {resource.provider_id} department is not connected to this hub")
+    if trail.endpoint == "query":
+        values = adapter.lookup(resource.code, subject, items)
+        data: dict[str, Any] | None = {name: values[name] for name in items}
+        results = None
+        trail.items_returned = list(items)
+    else:
+        data = None
+        results = {name: str(match) for name, match in adapter.verify(resource.code, subject, asked).items()}
+        trail.items_returned = list(results)
+
+    def sign(index: int) -> bytes:
+        return signer.sign(
+            client_id=request.client_id,
+            request_jti=request.jti,
+            request_body=body,
+            resource_code=resource.code,
+            subject={"type": subject.type.value, "value": subject.value},
+            log_index=index,
+            now=now,
+            data=data,
+            results=results,
+        ).encode("ascii")
+
+    return sign
+
+
+class _Unreachable(LegacyFailure):
+    retriable = True
+
+
+def _remember(session: Session, client_id: str, jti: str, expires_at: datetime, now: datetime) -> None:
+    """Record the jti once; a second use while it is remembered is a replay (409)."""
+    session.execute(delete(SeenRequest).where(SeenRequest.expires_at < now))
+    values = {"client_id": client_id, "jti": jti, "expires_at": expires_at}
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement = postgresql.insert(SeenRequest).values(values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite.insert(SeenRequest).values(values).on_conflict_do_nothing()
+    else:  # pragma: no cover - the hub runs on SQLite and PostgreSQL only
+        statement = insert(SeenRequest).values(values)
+    if session.execute(statement).rowcount != 1:
+        raise Rejected(409, "replay", "Replayed request", f"jti {jti} was already used", client_id=client_id)
+
+
+def _subject(value: Any, trail: Trail) -> Subject:
+    if not isinstance(value, dict) or not _text(value.get("type")) or not _text(value.get("value")):
+        raise malformed('subject must be {"type": "id_card" | "uscc" | "property_unit", "value": "..."}')
+    trail.subject_type, trail.subject_value = value["type"], value["value"]
+    try:
+        subject = Subject.parse(value["type"], value["value"])
+    except InvalidIdentifier as exc:
+        raise Rejected(422, "invalid-identifier", "Invalid identifier", str(exc)) from None
+    except ValueError:
+        raise malformed(f"unknown subject type {value['type']!r}") from None
+    trail.subject_value = subject.value
+    return subject
+
+
+def _required(claims: Mapping[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not _text(value) or len(value) > 500:
+        raise malformed(f"{name} is required: a non-empty text of at most 500 characters")
+    return value
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _as_rejected(exc: Exception) -> Rejected | None:
+    if isinstance(exc, Rejected):
+        return exc
+    if isinstance(exc, directory.DirectoryError):
+        problem = directory_problem(exc)
+    elif isinstance(exc, AdapterError):
+        problem = adapter_problem(exc)
+    else:
+        return None
+    rejected = Rejected(problem.status, problem.slug, problem.title, problem.detail)
+    rejected.headers = problem.headers  # type: ignore[attr-defined]
+    return rejected
+
+
+def _problem_body(rejected: Rejected, request_id: str) -> bytes:
+    document = {
+        "type": PROBLEM_BASE + rejected.slug,
+        "title": rejected.title,
+        "status": rejected.status,
+        "detail": rejected.detail,
+        "request_id": request_id,
+    }
+    return json.dumps(document, ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,1 @@
+"""Data subjects (citizens) seeing who used their data: authentication and the access record."""
