@@ -70,6 +70,9 @@ def bootstrap(
             seeded = demo.ensure_demo_consumer(
                 session, paths=paths, demo_dir=settings.demo_dir, passphrase=passphrase, now=now
             )
+            if settings.demo_grants:
+                calendar = WorkCalendar.from_file(settings.holidays_file)
+                demo.ensure_demo_grants(session, calendar=calendar, now=now)
     legacy = None
     if with_demo:
         legacy = read_manifest(settings.legacy_dir) or generate(settings.legacy_dir, settings.demo_persons)

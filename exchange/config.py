@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     oidc_audience: str = Field(default="", description="This hub's client id at the identity provider (aud).")
     oidc_jwks_url: str = Field(default="", description="Where the identity provider publishes its keys.")
     oidc_subject_claim: str = Field(default="sub", description="The ID-token claim holding the citizen ID.")
+    demo_grants: bool = Field(
+        default=True,
+        description="Grant the demo consumer every shared resource (matter DEMO-0001) in the embedded demo.",
+    )
     demo_persons: int = Field(
         default=2000,
         ge=1,

@@ -6,7 +6,7 @@ Clearly a demo: its key is generated on this machine and printed by `exchange up
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session
 from certs.jwk import jwk_thumbprint
 from certs.keys import KeyAlgorithm, generate_private_key, load_private_key, write_private_key
 from certs.store import PkiPaths
+from directory import service as directory
+from directory.calendar import WorkCalendar
+from directory.schemas import ApplicationCreate, ApplicationDecision, GrantCreate
 from exchange.consumers import repository
 from exchange.consumers import service as consumers
 from exchange.consumers.schemas import ConsumerCreate
@@ -56,3 +59,63 @@ def ensure_demo_consumer(
     )
     assert registered.kid == jwk_thumbprint(key.public_key())
     return DemoConsumer(DEMO_CLIENT_ID, registered.kid, key_path, Path(registered.certificate_path), True)
+
+
+DEMO_MATTER = "DEMO-0001"  # 演示事项: the matter code the demo grants cover
+DEMO_PURPOSE = "演示：核验申请材料 (demo: checking application materials)"
+
+
+def ensure_demo_grants(session: Session, *, calendar: WorkCalendar, now: datetime) -> list[int]:
+    """Give the demo consumer every shareable item of every resource, the way a real one gets it:
+    the administrator grants unconditional resources, each department approves an application for
+    its conditional ones. Idempotent; returns the ids of grants made now."""
+    made = []
+    held = {grant.resource_code for grant in directory.list_grants(session, client_id=DEMO_CLIENT_ID)}
+    resources, _ = directory.search(session, limit=200)
+    start = now.date()
+    end = start + timedelta(days=5 * 365)
+    for resource in resources:
+        if resource.code in held or resource.sharing_type == "none":
+            continue
+        items = [item.name for item in resource.data_items]
+        if resource.sharing_type == "unconditional":
+            grant = directory.add_grant(
+                session,
+                data=GrantCreate(
+                    client_id=DEMO_CLIENT_ID,
+                    resource_code=resource.code,
+                    items=items,
+                    matter_codes=[DEMO_MATTER],
+                    valid_from=start,
+                    valid_to=end,
+                ),
+                granted_by="admin:demo",
+                now=now,
+            )
+            made.append(grant.id)
+            continue
+        application = directory.file_application(
+            session,
+            data=ApplicationCreate(
+                client_id=DEMO_CLIENT_ID,
+                resource_code=resource.code,
+                matter_code=DEMO_MATTER,
+                purpose=DEMO_PURPOSE,
+                legal_basis="演示环境，无真实数据 (demo environment, synthetic data only)",
+                items=items,
+                period_from=start,
+                period_to=end,
+            ),
+            calendar=calendar,
+            now=now,
+        )
+        decided = directory.decide(
+            session,
+            application_id=application.id,
+            decision=ApplicationDecision(approve=True),
+            provider_id=resource.provider.id,
+            decided_by=f"department:{resource.provider.id}:demo",
+            now=now,
+        )
+        made.append(decided.grant_id)
+    return made

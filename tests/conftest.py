@@ -39,6 +39,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     # A demo population small enough that every bootstrap stays fast; tests that need the
     # default size set it themselves.
     monkeypatch.setenv("EXCHANGE_DEMO_PERSONS", "60")
+    # Tests grant what they need themselves; the demo grants are tested on their own.
+    monkeypatch.setenv("EXCHANGE_DEMO_GRANTS", "false")
     monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield

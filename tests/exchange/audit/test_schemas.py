@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -82,3 +83,29 @@ def test_records_are_immutable():
     with pytest.raises(ValueError):
         record(1).decision = "deny"  # type: ignore[misc]
     assert AuditRecord.model_config["frozen"]
+
+
+def test_the_fast_path_for_entries_is_exactly_rfc_8785():
+    rng = random.Random(8785)
+    alphabet = ['"', "\\", "\n", "\x00", "\x1f", "\x7f", "é", "€", "\u2028", "\U0001f600", "\ufb33", "a", " "]
+    for i in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 12)))
+        fields = {
+            "index": rng.choice([0, i, 2**53 - 1]),
+            **record(i, purpose=text, items_asked=[text, "x"], reason=text or None).model_dump(),
+            "recorded_at": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.randrange(10**12)),
+        }
+        expected = {**fields, "recorded_at": timestamp_text(fields["recorded_at"])}
+        assert canonical_entry(fields) == canonical_json(expected)
+
+
+def test_entries_outside_the_fast_path_still_canonicalise_or_refuse():
+    fields = {"index": 1, **record(1).model_dump(), "recorded_at": datetime(2026, 1, 1, tzinfo=UTC)}
+    nested = {**fields, "items_asked": [{"b": 1, "a": None}]}  # e.g. a tampered JSON column
+    assert b'"items_asked":[{"a":null,"b":1}]' in canonical_entry(nested)
+    with pytest.raises(ValueError):
+        canonical_entry({**fields, "latency_ms": 1.5})
+    with pytest.raises(ValueError):
+        canonical_entry({**fields, "index": 2**53})
+    with pytest.raises(ValueError):
+        canonical_entry({**fields, "purpose": "\ud800"})
