@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         default=20, gt=0, description="Requests per second each consumer may send to one hub worker."
     )
     rate_limit_burst: int = Field(default=40, ge=1, description="Requests a consumer may send at once.")
+    checkpoint_every_entries: int = Field(
+        default=1000, ge=1, description="Sign an audit checkpoint after this many new entries..."
+    )
+    checkpoint_every_seconds: float = Field(
+        default=60, gt=0, description="...or when the last checkpoint is this old and entries are unsigned."
+    )
     subject_auth: Literal["demo", "oidc"] = Field(
         default="demo",
         description="How citizens sign in to see their access record: the province's identity provider "

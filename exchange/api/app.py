@@ -24,7 +24,9 @@ from certs.keys import load_private_key
 from certs.revocation import RevocationChecker
 from certs.store import PkiPaths, read_certificate
 from directory.calendar import WorkCalendar
+from exchange.api import audit as audit_api
 from exchange.api import directory, health, problems, queries, subjects
+from exchange.audit import service as audit
 from exchange.config import Settings, get_settings
 from exchange.db.engine import engine_for, session_factory, session_scope
 from exchange.queries.evidence import DepartmentSigner
@@ -107,6 +109,42 @@ async def _keep_crl_fresh(state: HubState) -> None:
             logger.exception("could not refresh the CRL; /health will report it when it goes stale")
 
 
+def checkpoint_if_due(state: HubState) -> bool:
+    """Sign a checkpoint of the audit log when enough entries or time have passed (needs the hub key)."""
+    if not state.pki.hub_key.exists():
+        return False
+    settings = state.settings
+    now = datetime.now(UTC)
+    with session_scope(state.sessions) as session:
+        if not audit.checkpoint_due(
+            session,
+            every_entries=settings.checkpoint_every_entries,
+            every_seconds=settings.checkpoint_every_seconds,
+            now=now,
+        ):
+            return False
+        audit.checkpoint(
+            session,
+            signer_key=load_private_key(state.pki.hub_key),
+            signer_chain=[read_certificate(state.pki.hub_cert), read_certificate(state.pki.ca_cert)],
+            hub_id=settings.hub_id,
+            now=now,
+        )
+    return True
+
+
+async def _keep_checkpoints(state: HubState) -> None:
+    """Every few seconds: sign a checkpoint if one is due, so the log is committed to publicly."""
+    interval = min(5.0, state.settings.checkpoint_every_seconds)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if await asyncio.to_thread(checkpoint_if_due, state):
+                logger.info("signed an audit checkpoint")
+        except Exception:
+            logger.exception("could not sign an audit checkpoint; `exchange audit verify` will show the gap")
+
+
 def connect_departments(state: HubState, stack: contextlib.ExitStack) -> Exchange | None:
     """The departments this worker can answer for: their adapters and their sealing keys.
 
@@ -143,13 +181,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = state = build_state(settings)
         with contextlib.ExitStack() as departments:
             state.exchange = connect_departments(state, departments)
-            refresher = asyncio.create_task(_keep_crl_fresh(state))
+            tasks = [
+                asyncio.create_task(_keep_crl_fresh(state)),
+                asyncio.create_task(_keep_checkpoints(state)),
+            ]
             try:
                 yield
             finally:
-                refresher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await refresher
+                for task in tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 state.engine.dispose()
 
     app = FastAPI(
@@ -163,4 +205,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(directory.router)
     app.include_router(queries.router)
     app.include_router(subjects.router)
+    app.include_router(audit_api.router)
     return app

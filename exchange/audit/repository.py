@@ -44,8 +44,9 @@ def add_entry(session: Session, values: Mapping[str, Any]) -> None:
     session.execute(_ADD_ENTRY, dict(values))
 
 
-def get_entry(session: Session, index: int) -> AuditEntry | None:
-    return session.get(AuditEntry, index)
+def get_entry(session: Session, index: int) -> Mapping[str, Any] | None:
+    """Entry ``index`` as read now (a query, not the session's identity map)."""
+    return session.execute(select(_entries).where(_entries.c.index == index)).mappings().first()
 
 
 def leaf_hashes(session: Session, start: int, end: int) -> list[bytes]:

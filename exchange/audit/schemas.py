@@ -163,7 +163,7 @@ class AuditRecord(BaseModel):
     decision: Literal["allow", "deny"]
     reason: Annotated[str | None, _clip(LENGTHS["reason"])] = None
     http_status: int = Field(ge=100, le=599)
-    latency_ms: int = Field(ge=0, le=MAX_SAFE_INTEGER)
+    latency_ms: int = Field(ge=0, le=2**31 - 1)  # the column is a 32-bit integer
     request_hash: Annotated[str, _clip(LENGTHS["request_hash"])]
     response_hash: Annotated[str | None, _clip(LENGTHS["response_hash"])] = None
     request_jti: Annotated[str | None, _clip(LENGTHS["request_jti"])] = None

@@ -115,12 +115,12 @@ def get_entry(session: Session, index: int) -> EntryView | None:
     row = repository.get_entry(session, index)
     if row is None:
         return None
-    fields = {name: getattr(row, name) for name in ENTRY_FIELDS}
+    fields = {name: row[name] for name in ENTRY_FIELDS}
     try:
         recomputed: bytes | None = leaf_of(fields)
     except (ValueError, TypeError):
         recomputed = None
-    return EntryView(fields=fields, leaf_hash=bytes(row.leaf_hash), recomputed=recomputed)
+    return EntryView(fields=fields, leaf_hash=bytes(row["leaf_hash"]), recomputed=recomputed)
 
 
 def tree_size(session: Session) -> int:

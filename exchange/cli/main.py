@@ -10,7 +10,7 @@ from certs import service as pki
 from certs.keys import KeyAlgorithm, UnusableKey
 from directory.calendar import CalendarError
 from exchange.bootstrap import bootstrap
-from exchange.cli import applications, client, consumers, db, demo, directory, grants, tokens
+from exchange.cli import applications, audit, client, consumers, db, demo, directory, grants, tokens
 from exchange.cli import pki as pki_cli
 from exchange.cli.context import console, fail, settings
 from exchange.db.engine import engine_for
@@ -26,6 +26,7 @@ app.add_typer(consumers.app, name="consumers")
 app.add_typer(db.app, name="db")
 app.add_typer(demo.app, name="demo")
 app.add_typer(client.app, name="client")
+app.add_typer(audit.app, name="audit")
 app.add_typer(directory.app, name="directory")
 app.add_typer(grants.app, name="grants")
 app.add_typer(applications.app, name="applications")

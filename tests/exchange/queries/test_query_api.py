@@ -349,3 +349,17 @@ def test_the_access_record_needs_a_valid_id_token(hub, citizen):
         == 401
     )
     assert hub.post("/v1/demo-idp/token", json={"citizen_id": "110101199003070000"}).status_code == 422
+
+
+def test_the_hub_signs_checkpoints_that_prove_the_entries(hub, citizen, settings):
+    from exchange.api.app import checkpoint_if_due
+
+    subject = {"type": "id_card", "value": citizen}
+    for _ in range(3):
+        assert _post(hub, _token(hub.key, fields=["name"], subject=subject)).status_code == 200
+    assert checkpoint_if_due(hub.app.state.hub)  # none yet: the first one is due at once
+    assert not checkpoint_if_due(hub.app.state.hub)  # nothing new to sign
+    checkpoint = hub.get("/v1/audit/checkpoint").json()
+    assert checkpoint["tree_size"] == 3
+    proof = hub.get("/v1/audit/proof/inclusion", params={"index": 1, "tree_size": 3})
+    assert proof.status_code == 200 and proof.json()["inclusion_path"]
