@@ -131,6 +131,8 @@ def _same(held: Any, claimed: Any) -> bool:
             return Decimal(held) == Decimal(claimed_text)
         except InvalidOperation:
             return normalise_text(held) == normalise_text(claimed_text)
+    if isinstance(held, bool) and isinstance(claimed, str):  # a form's "true"/"false"
+        return claimed.strip().lower() == ("true" if held else "false")
     if isinstance(held, bool) or isinstance(claimed, bool):
         return held is claimed
     if isinstance(held, int) and isinstance(claimed, int | str):

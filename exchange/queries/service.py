@@ -198,7 +198,12 @@ def _answer(
         items = list(asked)
     trail.items_asked = items
 
-    resource = directory.get_resource(session, code=trail.resource_code)
+    try:
+        resource = directory.get_resource(session, code=trail.resource_code)
+    except directory.NotFound:
+        raise Rejected(
+            404, "unknown-resource", "Unknown resource", f"no resource {trail.resource_code}"
+        ) from None
     trail.provider_id = resource.provider_id
     if resource.withdrawn or resource.sharing_type == "none":
         raise directory.Refused(f"resource {resource.code} is not shared")

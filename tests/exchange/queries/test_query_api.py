@@ -256,7 +256,7 @@ def test_an_unknown_subject_and_resource_are_404(hub):
     stranger = {"type": "id_card", "value": make_citizen_id("110101", date(1950, 1, 1), 998)}
     _denied(hub, _post(hub, _token(hub.key, fields=["name"], subject=stranger)), 404, "subject-not-found")
     body = _token(hub.key, fields=["name"], resource="309999999-000001", subject=stranger)
-    _denied(hub, _post(hub, body, resource="309999999-000001"), 404, "not-found")
+    _denied(hub, _post(hub, body, resource="309999999-000001"), 404, "unknown-resource")
 
 
 def test_a_body_over_the_limit_is_413_and_audited(hub):
@@ -363,3 +363,18 @@ def test_the_hub_signs_checkpoints_that_prove_the_entries(hub, citizen, settings
     assert checkpoint["tree_size"] == 3
     proof = hub.get("/v1/audit/proof/inclusion", params={"index": 1, "tree_size": 3})
     assert proof.status_code == 200 and proof.json()["inclusion_path"]
+
+
+def test_no_data_leaves_when_the_audit_entry_cannot_be_committed(hub, citizen, monkeypatch):
+    from sqlalchemy.orm import Session
+
+    def broken_commit(self):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Session, "commit", broken_commit)
+    response = _post(hub, _token(hub.key, fields=["name"], subject={"type": "id_card", "value": citizen}))
+    assert response.status_code == 503
+    assert response.json()["type"] == "/problems/audit-unavailable"
+    assert "application/jwt" not in response.headers["content-type"]
+    monkeypatch.undo()
+    assert _entries(hub) == []  # nothing was recorded, and nothing was answered
