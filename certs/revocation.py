@@ -39,10 +39,18 @@ def load_crl(path: Path, ca_certificate: x509.Certificate) -> RevocationState:
         raise RevocationUnavailable(f"no CRL at {path}; run `exchange pki init`") from None
     except ValueError as exc:
         raise RevocationUnavailable(f"{path} is not a PEM CRL: {exc}") from None
+    try:
+        return crl_state(crl, ca_certificate)
+    except ValueError:
+        raise RevocationUnavailable(f"{path} is not signed by the hub CA") from None
+
+
+def crl_state(crl: x509.CertificateRevocationList, ca_certificate: x509.Certificate) -> RevocationState:
+    """The revoked serials of a CRL the CA signed (RFC 5280 section 6.3); ``ValueError`` otherwise."""
     if crl.issuer != ca_certificate.subject or not crl.is_signature_valid(
         ca_certificate.public_key()  # type: ignore[arg-type]
     ):
-        raise RevocationUnavailable(f"{path} is not signed by the hub CA")
+        raise ValueError("the CRL is not signed by the given hub CA")
     try:
         number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     except x509.ExtensionNotFound:

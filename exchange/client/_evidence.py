@@ -33,7 +33,7 @@ from cryptography.x509.oid import NameOID
 
 from certs import jose
 from certs.authority import uscc_of
-from certs.revocation import RevocationState
+from certs.revocation import RevocationState, crl_state
 from certs.store import load_certificate
 from certs.verification import verify_certificate
 from exchange.client._errors import EvidenceRejected
@@ -165,20 +165,7 @@ def revocation_state(source: CrlSource | None, ca_certificate: x509.Certificate)
             raise ValueError(f"cannot read the CRL {source}: {exc.strerror}") from None
         loader = x509.load_pem_x509_crl if raw.lstrip().startswith(b"-----") else x509.load_der_x509_crl
         crl = loader(raw)
-    if crl.issuer != ca_certificate.subject or not crl.is_signature_valid(
-        ca_certificate.public_key()  # type: ignore[arg-type]
-    ):
-        raise ValueError("the CRL is not signed by the given hub CA")
-    try:
-        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    except x509.ExtensionNotFound:
-        number = None
-    return RevocationState(
-        serials=frozenset(entry.serial_number for entry in crl),
-        last_update=crl.last_update_utc,
-        next_update=crl.next_update_utc,
-        number=number,
-    )
+    return crl_state(crl, ca_certificate)
 
 
 def verify_evidence(
