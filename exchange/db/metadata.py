@@ -6,6 +6,7 @@ from exchange.access.models import AccessToken
 from exchange.audit import models as audit_models  # noqa: F401  (registers the audit_* tables)
 from exchange.consumers.models import Consumer
 from exchange.db.base import Base
+from exchange.licenses.models import License, QualityResult, QuarantinedRecord, StatusList, SyncRun
 from exchange.queries.models import SeenRequest
 
 metadata = Base.metadata
@@ -16,8 +17,13 @@ __all__ = [
     "Consumer",
     "Grant",
     "IssuedCertificate",
+    "License",
+    "QualityResult",
+    "QuarantinedRecord",
     "Resource",
     "ResourceVersion",
     "SeenRequest",
+    "StatusList",
+    "SyncRun",
     "metadata",
 ]
