@@ -56,6 +56,12 @@ def search_resources(
     return rows, total
 
 
+def license_resource_code(session: Session, *, license_type: str) -> str | None:
+    return session.scalars(
+        select(Resource.code).where(Resource.license_type == license_type, Resource.withdrawn.is_(False))
+    ).first()
+
+
 def get_grant(session: Session, *, grant_id: int) -> Grant | None:
     return session.get(Grant, grant_id)
 

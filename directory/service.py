@@ -220,6 +220,11 @@ def search(
     return [resource_read(row) for row in rows], total
 
 
+def license_resource(session: Session, *, license_type: str) -> str | None:
+    """The code of the resource that issues ``license_type`` licenses (its license dataset)."""
+    return repository.license_resource_code(session, license_type=license_type)
+
+
 def all_resources(session: Session) -> list[ResourceRead]:
     rows, _ = repository.search_resources(
         session, q=None, provider=None, sharing_type=None, include_withdrawn=False, limit=100_000, offset=0

@@ -42,16 +42,17 @@ _DESCRIPTION = {
 @router.post("/v1/query/{resource_code}", openapi_extra=_DESCRIPTION, response_class=Response)
 async def query(resource_code: str, request: Request) -> Response:
     """Ask for the granted data items of one subject; the answer is evidence signed by the department."""
-    return await _exchange("query", resource_code, request)
+    return await exchange_endpoint("query", resource_code, request)
 
 
 @router.post("/v1/verify/{resource_code}", openapi_extra=_DESCRIPTION, response_class=Response)
 async def verify(resource_code: str, request: Request) -> Response:
     """Check claimed values item by item: match, mismatch or unknown, never the values themselves."""
-    return await _exchange("verify", resource_code, request)
+    return await exchange_endpoint("verify", resource_code, request)
 
 
-async def _exchange(endpoint: str, resource_code: str, request: Request) -> Response:
+async def exchange_endpoint(endpoint: str, resource_code: str | None, request: Request) -> Response:
+    """Read the bounded body, answer it in a worker thread, commit its audit entry, then respond."""
     state = request.app.state.hub
     if state.exchange is None:
         raise Problem(
@@ -73,7 +74,7 @@ async def _exchange(endpoint: str, resource_code: str, request: Request) -> Resp
 
 
 def _answer_and_commit(
-    state: HubState, endpoint: str, resource_code: str, body: bytes, content_type: str, request_id: str
+    state: HubState, endpoint: str, resource_code: str | None, body: bytes, content_type: str, request_id: str
 ) -> Answer:
     try:
         with session_scope(state.sessions) as session:

@@ -12,6 +12,7 @@ from directory.calendar import CalendarError
 from exchange.bootstrap import bootstrap
 from exchange.cli import applications, audit, client, consumers, db, demo, directory, grants, tokens
 from exchange.cli import pki as pki_cli
+from exchange.cli import sync as sync_cli
 from exchange.cli.context import console, fail, settings
 from exchange.db.engine import engine_for
 
@@ -27,6 +28,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(demo.app, name="demo")
 app.add_typer(client.app, name="client")
 app.add_typer(audit.app, name="audit")
+app.command("sync")(sync_cli.sync)
 app.add_typer(directory.app, name="directory")
 app.add_typer(grants.app, name="grants")
 app.add_typer(applications.app, name="applications")

@@ -62,9 +62,12 @@ class DepartmentSigner:
         now: datetime,
         data: Mapping[str, Any] | None = None,
         results: Mapping[str, str] | None = None,
+        credentials: list[str] | None = None,
     ) -> str:
-        if (data is None) == (results is None):
-            raise ValueError("evidence carries exactly one of data (query) or results (verify)")
+        answers = {"data": data, "results": results, "credentials": credentials}
+        given = [name for name, value in answers.items() if value is not None]
+        if len(given) != 1:
+            raise ValueError("evidence carries exactly one of data (query), results (verify), credentials")
         claims: dict[str, Any] = {
             "iss": self.department_id,
             "aud": client_id,
@@ -76,6 +79,7 @@ class DepartmentSigner:
             "subject": dict(subject),
             "log": {"index": log_index},
         }
-        claims["data" if data is not None else "results"] = dict(data if data is not None else results or {})
+        answer = answers[given[0]]
+        claims[given[0]] = list(answer) if given[0] == "credentials" else dict(answer)  # type: ignore[arg-type]
         kid = jwk_thumbprint(self.key.public_key())
         return jose.sign(claims, self.key, typ=EVIDENCE_TYP, kid=kid, x5c=self.chain)

@@ -29,12 +29,13 @@ from directory import service as directory
 from directory.calendar import local_date
 from exchange.api.problems import PROBLEM_BASE, adapter_problem, directory_problem
 from exchange.identifiers import InvalidIdentifier
+from exchange.licenses import store as licenses
 from exchange.queries.evidence import DepartmentSigner, body_hash
 from exchange.queries.limits import RateLimiter
 from exchange.queries.models import SeenRequest
 from exchange.queries.verification import Rejected, malformed, unauthenticated, verify_request
 
-ENDPOINTS = ("query", "verify")
+ENDPOINTS = ("query", "verify", "license")
 EVIDENCE_MEDIA_TYPE = "application/jwt"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -68,7 +69,7 @@ class Trail:
     """What the audit entry will say, filled in as the request goes down the path."""
 
     endpoint: str
-    resource_code: str
+    resource_code: str | None  # None until a license search names its type
     request_id: str
     request_hash: str
     content_type: str = "application/jwt"
@@ -173,7 +174,9 @@ def _answer(
     )
 
     claims = request.claims
-    if claims.get("resource") != trail.resource_code:
+    if trail.endpoint == "license":
+        trail.resource_code = _license_resource(session, _required(claims, "license_type"))
+    elif claims.get("resource") != trail.resource_code:
         raise malformed(
             f"the resource claim {claims.get('resource')!r} is not the path's {trail.resource_code}"
         )
@@ -185,7 +188,9 @@ def _answer(
     trail.matter_code, trail.purpose = _required(claims, "matter_code"), _required(claims, "purpose")
     legal_basis = claims.get("legal_basis")
     trail.legal_basis = legal_basis if isinstance(legal_basis, str) else None
-    if trail.endpoint == "query":
+    if trail.endpoint == "license":
+        items, asked = [], None  # a grant of the license resource for the matter covers the search
+    elif trail.endpoint == "query":
         items = claims.get("fields")
         if not isinstance(items, list) or not items or not all(_text(i) for i in items):
             raise malformed("fields must be a non-empty list of data item names")
@@ -196,7 +201,7 @@ def _answer(
         if not isinstance(asked, dict) or not asked or not all(_text(k) for k in asked):
             raise malformed("claims must be a non-empty object of item: value")
         items = list(asked)
-    trail.items_asked = items
+    trail.items_asked = items or [claims["license_type"]]
 
     try:
         resource = directory.get_resource(session, code=trail.resource_code)
@@ -220,9 +225,16 @@ def _answer(
 
     adapter = hub.adapters.get(resource.provider_id)
     signer = hub.signers.get(resource.provider_id)
-    if adapter is None or signer is None:
+    if signer is None or (adapter is None and trail.endpoint != "license"):
         raise _Unreachable(f"the {resource.provider_id} department is not connected to this hub")
-    if trail.endpoint == "query":
+    credentials = None
+    if trail.endpoint == "license":
+        data = results = None
+        credentials = licenses.credentials_of(
+            session, license_type=claims["license_type"], holder_code=subject.value
+        )
+        trail.items_returned = [f"{len(credentials)} credentials"]
+    elif trail.endpoint == "query":
         values = adapter.lookup(resource.code, subject, items)
         data: dict[str, Any] | None = {name: values[name] for name in items}
         results = None
@@ -243,9 +255,19 @@ def _answer(
             now=now,
             data=data,
             results=results,
+            credentials=credentials,
         ).encode("ascii")
 
     return sign
+
+
+def _license_resource(session: Session, license_type: str) -> str:
+    code = directory.license_resource(session, license_type=license_type)
+    if code is None:
+        raise Rejected(
+            404, "unknown-resource", "Unknown resource", f"no resource issues {license_type!r} licenses"
+        )
+    return code
 
 
 class _Unreachable(LegacyFailure):

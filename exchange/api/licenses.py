@@ -1,0 +1,143 @@
+"""E-licenses over HTTP (DESIGN.md "E-licenses"): status lists, a license by identifier, verification,
+and the signed, audited, granted search (which goes through the same path as query and verify)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from directory.calendar import today
+from exchange.api.deps import db_session
+from exchange.api.problems import Problem
+from exchange.api.queries import exchange_endpoint
+from exchange.licenses import store
+from exchange.licenses.models import License
+from exchange.licenses.models import StatusList as StatusListRow
+
+router = APIRouter(tags=["licenses"])
+Db = Annotated[Session, Depends(db_session)]
+STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
+
+
+@router.post("/v1/licenses/search", response_class=Response)
+async def search(request: Request) -> Response:
+    """A consumer's signed request for a subject's licenses of one type (claims ``subject``,
+    ``license_type``, ``matter_code``, ``purpose``, ``operator``): audited, needs a grant, answered
+    with a JWS signed by the issuing department that lists the credentials."""
+    return await exchange_endpoint("license", None, request)
+
+
+@router.get("/v1/status-lists/{list_id}", responses={200: {"content": {STATUS_LIST_MEDIA_TYPE: {}}}})
+def status_list(list_id: str, request: Request, db: Db) -> Response:
+    """The Token Status List (IETF OAuth status list) the credentials' ``status`` claims point to,
+    as a JWT signed by the department that issued them."""
+    from exchange.licenses.status_list import StatusList, status_list_token
+
+    row = db.get(StatusListRow, list_id)
+    if row is None:
+        raise Problem(404, "not-found", "Not found", f"no status list {list_id}")
+    signer = (
+        request.app.state.hub.exchange.signers.get(row.department_id)
+        if request.app.state.hub.exchange
+        else None
+    )
+    if signer is None:
+        raise Problem(
+            503, "signer-unavailable", "Signer unavailable", f"{row.department_id} cannot sign here"
+        )
+    token = status_list_token(
+        StatusList.from_encoded(row.statuses.decode("ascii"), bits=row.bits),
+        uri=request.app.state.hub.settings.base_url + store.status_list_uri(list_id),
+        signer=signer,
+        now=datetime.now(UTC),
+        ttl=300,
+    )
+    return Response(token, media_type=STATUS_LIST_MEDIA_TYPE, headers={"Cache-Control": "max-age=300"})
+
+
+class LicenseRead(BaseModel):
+    identifier: str
+    license_type: str
+    license_name: str
+    version: int
+    status: str
+    issuer_name: str
+    issuer_code: str
+    issue_date: str
+    valid_from: str
+    valid_to: str | None
+    credential_without_disclosures: str = Field(
+        description="The issuer-signed SD-JWT with no disclosures: metadata only, no personal data"
+    )
+
+
+@router.get("/v1/licenses/{identifier}", response_model=LicenseRead)
+def get_license(identifier: str, db: Db) -> LicenseRead:
+    """A license's public metadata and status by its GB/T 36904 identifier (no personal data)."""
+    row = db.scalars(select(License).where(License.identifier == identifier)).first()
+    if row is None:
+        raise Problem(404, "not-found", "Not found", f"no license {identifier}")
+    record = row.record
+    return LicenseRead(
+        identifier=row.identifier,
+        license_type=row.license_type,
+        license_name=record["license_name"],
+        version=row.version,
+        status=store.effective_status(row, today=today()),
+        issuer_name=record["issuer_name"],
+        issuer_code=record["issuer_code"],
+        issue_date=record["issue_date"],
+        valid_from=record["valid_from"],
+        valid_to=record["valid_to"],
+        credential_without_disclosures=row.credential.split("~", 1)[0] + "~",
+    )
+
+
+class VerifyRequest(BaseModel):
+    credential: str | None = Field(default=None, max_length=200_000)
+    identifier: str | None = Field(default=None, max_length=128)
+
+    @model_validator(mode="after")
+    def _one(self) -> VerifyRequest:
+        if (self.credential is None) == (self.identifier is None):
+            raise ValueError("give exactly one of credential or identifier")
+        return self
+
+
+@router.post("/v1/licenses/verify")
+def verify(body: VerifyRequest, request: Request, db: Db) -> dict[str, Any]:
+    """Check a presented credential (or the stored one of an identifier): signature, chain, issuer,
+    disclosures, validity period and status, each reported."""
+    from exchange.licenses.sealing import verify_credential
+
+    credential = body.credential
+    if credential is None:
+        row = db.scalars(select(License).where(License.identifier == body.identifier)).first()
+        if row is None:
+            raise Problem(404, "not-found", "Not found", f"no license {body.identifier}")
+        credential = row.credential.split("~", 1)[0] + "~"
+    state = request.app.state.hub
+
+    def status_of(uri: str, index: int) -> int:
+        list_id = uri.rstrip("/").rsplit("/", 1)[-1]
+        row = db.get(StatusListRow, list_id)
+        if row is None:
+            raise LookupError(f"unknown status list {uri}")
+        from exchange.licenses.status_list import StatusList
+
+        return StatusList.from_encoded(row.statuses.decode("ascii"), bits=row.bits).get(index)
+
+    report = verify_credential(
+        credential, ca_certificate=state.ca_certificate, now=datetime.now(UTC), status_of=status_of
+    )
+    return {
+        "valid": report.ok,
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in report.checks],
+        "vct": report.vct,
+        "identifier": report.identifier,
+    }

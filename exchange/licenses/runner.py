@@ -1,0 +1,53 @@
+"""Running the license sync for the departments this process can reach (``exchange sync``, ``exchange up``).
+
+In the embedded default the departments are the simulated legacy systems and this process holds
+their sealing keys; a production gateway runs the same :func:`exchange.licenses.sync.run_sync` with
+its own adapter and key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from adapters.registry import get_department
+from adapters.simulation import running
+from certs.store import PkiPaths
+from exchange.config import Settings
+from exchange.db.engine import engine_for, session_factory
+from exchange.licenses.models import SyncRun
+from exchange.licenses.sync import BatchOutcome, run_sync
+from exchange.queries.evidence import DepartmentSigner
+
+
+def sync_departments(
+    settings: Settings,
+    department_ids: Sequence[str],
+    *,
+    progress: Callable[[str, BatchOutcome], None] | None = None,
+) -> list[SyncRun]:
+    """Sync each department in turn from its simulated legacy system; returns the finished runs."""
+    engine = engine_for(settings)
+    sessions = session_factory(engine)
+    paths = PkiPaths(settings.pki_dir)
+    runs = []
+    try:
+        with running(settings.legacy_dir, department_ids) as systems:
+            for department_id in department_ids:
+                department = get_department(department_id)
+                signer = DepartmentSigner.load(paths, department_id)
+                runs.append(
+                    run_sync(
+                        sessions,
+                        department=department,
+                        adapter=systems[department_id].adapter(),
+                        signer=signer,
+                        now=lambda: datetime.now(UTC),
+                        progress=(lambda outcome, d=department_id: progress(d, outcome))
+                        if progress
+                        else None,
+                    )
+                )
+    finally:
+        engine.dispose()
+    return runs

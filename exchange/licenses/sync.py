@@ -1,0 +1,240 @@
+"""The license sync, top to bottom: extract → validate → seal → upsert → record.
+
+Importable task bodies for Airflow (dags/) and ``exchange sync``: they pass run ids, not data. A run
+works in batches, and each batch is one transaction that also moves the run's watermark, so a run
+killed in the middle and started again resumes after its last committed batch and the store ends up
+exactly as if it had never stopped. Idempotent: the same source record twice is one license; a
+changed record is a new version superseding the old; a cancellation at the source revokes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.base import Adapter, Change, Department
+from exchange.db.engine import session_scope
+from exchange.licenses import store
+from exchange.licenses.models import QualityResult, QuarantinedRecord, SyncRun
+from exchange.licenses.records import NotALicense, license_record, to_json
+from exchange.queries.evidence import DepartmentSigner
+
+BATCH_SIZE = 2000
+
+
+@dataclass
+class BatchOutcome:
+    read: int = 0
+    quarantined: int = 0
+    created: int = 0
+    superseded: int = 0
+    revoked: int = 0
+    unchanged: int = 0
+    watermark: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def start_run(session: Session, *, department_id: str, now: datetime) -> int:
+    """A new run, or the unfinished one of this department (a killed run is resumed, not repeated)."""
+    unfinished = session.scalars(
+        select(SyncRun).where(SyncRun.department_id == department_id, SyncRun.status == "running")
+    ).first()
+    if unfinished is not None:
+        return unfinished.id
+    last = session.scalars(
+        select(SyncRun)
+        .where(SyncRun.department_id == department_id, SyncRun.status == "succeeded")
+        .order_by(SyncRun.id.desc())
+    ).first()
+    watermark = last.watermark_to if last is not None else None
+    run = SyncRun(
+        department_id=department_id,
+        started_at=now,
+        status="running",
+        watermark_from=watermark,
+        watermark_to=watermark,
+        counts={},
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def sync_batch(
+    session: Session,
+    *,
+    run_id: int,
+    adapter: Adapter,
+    signer: DepartmentSigner,
+    department: Department,
+    now: datetime,
+    batch_size: int = BATCH_SIZE,
+) -> BatchOutcome:
+    """One batch after the run's watermark: validated, sealed, upserted, and the watermark moved.
+
+    Returns an outcome with ``read == 0`` when the feed is exhausted.
+    """
+    from exchange.quality.gate import check_batch
+
+    run = session.get(SyncRun, run_id)
+    if run is None or run.status != "running":
+        raise ValueError(f"sync run {run_id} is not running")
+    changes: list[Change] = list(islice(adapter.changes_since(run.watermark_to), batch_size))
+    outcome = BatchOutcome(read=len(changes))
+    if not changes:
+        return outcome
+    batch_no = run.counts.get("batches", 0) + 1
+    by_type: dict[str, list[tuple[Change, object]]] = {}
+    for change in _latest_per_source(changes):
+        certificate = change.record
+        try:
+            version = store.next_version(session, certificate)
+            if version is None:  # unchanged, or a cancellation already applied
+                outcome.unchanged += 1
+                continue
+            if certificate.cancelled:
+                outcome.revoked += store.revoke_source(
+                    session, certificate, now=now, reason="cancelled at source"
+                )
+                continue
+            record = license_record(certificate, department=department, version=version)
+        except NotALicense as exc:
+            _quarantine(session, run_id, certificate, {}, [str(exc)], now)
+            outcome.quarantined += 1
+            continue
+        by_type.setdefault(record.license_type, []).append((change, record))
+    for license_type, items in by_type.items():
+        records = [record for _, record in items]
+        gate = check_batch(license_type, records, now=now)  # type: ignore[arg-type]
+        session.add(
+            QualityResult(
+                run_id=run_id,
+                license_type=license_type,
+                batch=batch_no,
+                statistics=gate.statistics,
+                result=gate.result_json,
+                validated_at=now,
+            )
+        )
+        for index, reasons in gate.failed.items():
+            change, record = items[index]
+            _quarantine(session, run_id, change.record, to_json(record), reasons, now)  # type: ignore[arg-type]
+            outcome.quarantined += 1
+        for index in gate.passed:
+            change, record = items[index]
+            superseded = store.add_version(
+                session,
+                change.record,
+                record,
+                signer=signer,
+                run_id=run_id,
+                now=now,  # type: ignore[arg-type]
+            )
+            outcome.created += 1
+            outcome.superseded += superseded
+    run.watermark_to = changes[-1].watermark
+    counts = dict(run.counts)
+    for name in ("read", "quarantined", "created", "superseded", "revoked", "unchanged"):
+        counts[name] = counts.get(name, 0) + getattr(outcome, name)
+    counts["batches"] = batch_no
+    run.counts = counts
+    outcome.watermark = run.watermark_to
+    session.flush()
+    return outcome
+
+
+def finish_run(session: Session, *, run_id: int, now: datetime, error: str | None = None) -> SyncRun:
+    """Close the run; a successful one moves the directory's last-update of the department's licenses."""
+    run = session.get(SyncRun, run_id)
+    if run is None:
+        raise ValueError(f"no sync run {run_id}")
+    run.finished_at = now
+    run.status = "failed" if error else "succeeded"
+    run.error = error
+    if not error:
+        store.mark_directory_updated(session, department_id=run.department_id, now=now)
+    session.flush()
+    return run
+
+
+def run_sync(
+    sessions: sessionmaker[Session],
+    *,
+    department: Department,
+    adapter: Adapter,
+    signer: DepartmentSigner,
+    now: Callable[[], datetime],
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[BatchOutcome], None] | None = None,
+) -> SyncRun:
+    """The whole sync of one department, one committed transaction per batch (``exchange sync``)."""
+    with session_scope(sessions) as session:
+        run_id = start_run(session, department_id=department.id, now=now())
+    try:
+        for outcome in _batches(sessions, run_id, department, adapter, signer, now, batch_size):
+            if progress is not None:
+                progress(outcome)
+    except Exception as exc:
+        with session_scope(sessions) as session:
+            finish_run(session, run_id=run_id, now=now(), error=f"{type(exc).__name__}: {exc}")
+        raise
+    with session_scope(sessions) as session:
+        run = finish_run(session, run_id=run_id, now=now())
+        session.expunge(run)
+    return run
+
+
+def _batches(
+    sessions: sessionmaker[Session],
+    run_id: int,
+    department: Department,
+    adapter: Adapter,
+    signer: DepartmentSigner,
+    now: Callable[[], datetime],
+    batch_size: int,
+) -> Iterator[BatchOutcome]:
+    while True:
+        with session_scope(sessions) as session:
+            outcome = sync_batch(
+                session,
+                run_id=run_id,
+                adapter=adapter,
+                signer=signer,
+                department=department,
+                now=now(),
+                batch_size=batch_size,
+            )
+        if not outcome.read:
+            return
+        yield outcome
+
+
+def _latest_per_source(changes: list[Change]) -> list[Change]:
+    """Only the last change of each source record in a batch: its final state is what the store needs."""
+    latest = {(c.record.license_type, c.record.source_id): position for position, c in enumerate(changes)}
+    return [
+        change
+        for position, change in enumerate(changes)
+        if latest[(change.record.license_type, change.record.source_id)] == position
+    ]
+
+
+def _quarantine(
+    session: Session, run_id: int, certificate, record: dict, reasons: list[str], now: datetime
+) -> None:  # noqa: ANN001
+    session.add(
+        QuarantinedRecord(
+            run_id=run_id,
+            license_type=certificate.license_type,
+            source_id=certificate.source_id,
+            source_version=certificate.source_version,
+            record=record,
+            reasons=reasons,
+            quarantined_at=now,
+        )
+    )
