@@ -51,7 +51,7 @@ def status_list(list_id: str, request: Request, db: Db) -> Response:
             503, "signer-unavailable", "Signer unavailable", f"{row.department_id} cannot sign here"
         )
     token = status_list_token(
-        StatusList.from_encoded(row.statuses.decode("ascii"), bits=row.bits),
+        StatusList.from_bytes(row.statuses, bits=row.bits),
         uri=request.app.state.hub.settings.base_url + store.status_list_uri(list_id),
         signer=signer,
         now=datetime.now(UTC),
@@ -130,7 +130,7 @@ def verify(body: VerifyRequest, request: Request, db: Db) -> dict[str, Any]:
             raise LookupError(f"unknown status list {uri}")
         from exchange.licenses.status_list import StatusList
 
-        return StatusList.from_encoded(row.statuses.decode("ascii"), bits=row.bits).get(index)
+        return StatusList.from_bytes(row.statuses, bits=row.bits).get(index)
 
     report = verify_credential(
         credential, ca_certificate=state.ca_certificate, now=datetime.now(UTC), status_of=status_of

@@ -43,6 +43,7 @@ def sync_departments(
                         adapter=systems[department_id].adapter(),
                         signer=signer,
                         now=lambda: datetime.now(UTC),
+                        public_url=settings.base_url,
                         progress=(lambda outcome, d=department_id: progress(d, outcome))
                         if progress
                         else None,

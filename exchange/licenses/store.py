@@ -53,13 +53,18 @@ def add_version(
     signer: DepartmentSigner,
     run_id: int | None,
     now: datetime,
+    public_url: str,
 ) -> int:
-    """Seal and store a new version; returns 1 when it superseded an older one, else 0."""
+    """Seal and store a new version; returns 1 when it superseded an older one, else 0.
+
+    ``public_url`` is the hub's address: the credential's status list URI must be absolute.
+    """
     from exchange.licenses.sealing import seal
 
     previous = latest(session, license_type=record.license_type, source_id=certificate.source_id)
     list_id, index = allocate_status(session, department_id=signer.department_id, now=now)
-    sealed = seal(record, signer=signer, status_uri=status_list_uri(list_id), status_index=index, now=now)
+    status_uri = public_url.rstrip("/") + status_list_uri(list_id)
+    sealed = seal(record, signer=signer, status_uri=status_uri, status_index=index, now=now)
     row = License(
         identifier=record.identifier,
         license_type=record.license_type,
@@ -122,7 +127,7 @@ def allocate_status(session: Session, *, department_id: str, now: datetime) -> t
             department_id=department_id,
             bits=1,
             size=LIST_SIZE,
-            statuses=Bits(LIST_SIZE, bits=1).encoded().encode("ascii"),
+            statuses=Bits(LIST_SIZE, bits=1).to_bytes(),
             next_index=0,
             updated_at=now,
         )
@@ -140,9 +145,9 @@ def set_status(session: Session, list_id: str, index: int, value: int, *, now: d
     row = session.get(StatusList, list_id, with_for_update=True)
     if row is None:
         raise ValueError(f"no status list {list_id}")
-    bits = Bits.from_encoded(row.statuses.decode("ascii"), bits=row.bits)
+    bits = Bits.from_bytes(row.statuses, bits=row.bits)
     bits.set(index, value)
-    row.statuses = bits.encoded().encode("ascii")
+    row.statuses = bits.to_bytes()
     row.updated_at = now
 
 

@@ -10,7 +10,7 @@ changed record is a new version superseding the old; a cancellation at the sourc
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from itertools import islice
 
@@ -73,6 +73,7 @@ def sync_batch(
     signer: DepartmentSigner,
     department: Department,
     now: datetime,
+    public_url: str,
     batch_size: int = BATCH_SIZE,
 ) -> BatchOutcome:
     """One batch after the run's watermark: validated, sealed, upserted, and the watermark moved.
@@ -116,7 +117,7 @@ def sync_batch(
                 run_id=run_id,
                 license_type=license_type,
                 batch=batch_no,
-                statistics=gate.statistics,
+                statistics=asdict(gate.statistics),
                 result=gate.result_json,
                 validated_at=now,
             )
@@ -133,7 +134,8 @@ def sync_batch(
                 record,
                 signer=signer,
                 run_id=run_id,
-                now=now,  # type: ignore[arg-type]
+                now=now,
+                public_url=public_url,
             )
             outcome.created += 1
             outcome.superseded += superseded
@@ -169,6 +171,7 @@ def run_sync(
     adapter: Adapter,
     signer: DepartmentSigner,
     now: Callable[[], datetime],
+    public_url: str,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[BatchOutcome], None] | None = None,
 ) -> SyncRun:
@@ -176,7 +179,7 @@ def run_sync(
     with session_scope(sessions) as session:
         run_id = start_run(session, department_id=department.id, now=now())
     try:
-        for outcome in _batches(sessions, run_id, department, adapter, signer, now, batch_size):
+        for outcome in _batches(sessions, run_id, department, adapter, signer, now, public_url, batch_size):
             if progress is not None:
                 progress(outcome)
     except Exception as exc:
@@ -196,6 +199,7 @@ def _batches(
     adapter: Adapter,
     signer: DepartmentSigner,
     now: Callable[[], datetime],
+    public_url: str,
     batch_size: int,
 ) -> Iterator[BatchOutcome]:
     while True:
@@ -207,6 +211,7 @@ def _batches(
                 signer=signer,
                 department=department,
                 now=now(),
+                public_url=public_url,
                 batch_size=batch_size,
             )
         if not outcome.read:

@@ -1,0 +1,210 @@
+"""The license sync against the real simulated departments: sealing, idempotence, versions,
+revocation, restart after a crash, and the quality gate stopping planted bad rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.base import Change
+from adapters.registry import DEPARTMENTS
+from adapters.simulation import running
+from certs.store import PkiPaths
+from exchange.bootstrap import bootstrap
+from exchange.db.engine import session_factory, session_scope
+from exchange.licenses import store
+from exchange.licenses.models import License, QuarantinedRecord, SyncRun
+from exchange.licenses.runner import sync_departments
+from exchange.licenses.sync import finish_run, run_sync, start_run, sync_batch
+from exchange.queries.evidence import DepartmentSigner
+
+PUBLIC = "http://127.0.0.1:8000"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+def booted(settings, engine):
+    bootstrap(settings, engine)
+    return settings
+
+
+def _licenses(engine) -> set[tuple[str, int, str]]:
+    with session_factory(engine)() as session:
+        return {(row.identifier, row.version, row.status) for row in session.scalars(select(License))}
+
+
+def test_a_sync_seals_every_live_certificate_once(booted, engine):
+    runs = sync_departments(booted, list(DEPARTMENTS))
+    assert all(run.status == "succeeded" for run in runs)
+    with session_factory(engine)() as session:
+        for run in runs:
+            live = session.scalar(
+                select(func.count()).select_from(License).where(License.department_id == run.department_id)
+            )
+            assert live == run.counts["created"] > 0, run.department_id
+        resource = session.scalars(
+            select(store.Resource).where(store.Resource.code == "301002001-000001")
+        ).one()
+        assert resource.last_data_update is not None
+    again = sync_departments(booted, ["household"])[0]
+    assert again.counts.get("created", 0) == 0  # nothing new after the watermark
+
+
+def test_the_same_records_twice_make_no_new_license(booted, engine):
+    sync_departments(booted, ["tax"])
+    before = _licenses(engine)
+    sessions = session_factory(engine)
+    with running(booted.legacy_dir, ["tax"]) as systems:
+        with session_scope(sessions) as session:
+            run_id = start_run(session, department_id="tax", now=_now())
+            session.get(SyncRun, run_id).watermark_to = None  # read the whole feed again
+        signer = DepartmentSigner.load(PkiPaths(booted.pki_dir), "tax")
+        with session_scope(sessions) as session:
+            outcome = sync_batch(
+                session,
+                run_id=run_id,
+                adapter=systems["tax"].adapter(),
+                signer=signer,
+                department=DEPARTMENTS["tax"],
+                now=_now(),
+                public_url=PUBLIC,
+                batch_size=100_000,
+            )
+            finish_run(session, run_id=run_id, now=_now())
+    assert outcome.read > 0 and outcome.unchanged > 0
+    assert outcome.created == outcome.superseded == outcome.revoked == outcome.quarantined == 0
+    assert _licenses(engine) == before
+
+
+def test_a_cancellation_at_the_source_revokes_the_license(booted, engine):
+    sync_departments(booted, ["real_estate"])
+    with running(booted.legacy_dir, ["real_estate"]) as systems:
+        cancelled = systems["real_estate"].cancel_one()
+    run = sync_departments(booted, ["real_estate"])[0]
+    assert run.counts["revoked"] == 1
+    with session_factory(engine)() as session:
+        row = store.latest(session, license_type="real_estate_title", source_id=cancelled)
+        assert row.status == "revoked" and row.revoke_reason
+        listed = session.get(store.StatusList, row.status_list_id)
+        from exchange.licenses.status_list import StatusList as Bits
+
+        assert Bits.from_bytes(listed.statuses, bits=1).get(row.status_index) == store.INVALID
+
+
+def test_a_changed_record_is_a_new_version_that_supersedes(booted, engine):
+    sync_departments(booted, ["household"])
+    with running(booted.legacy_dir, ["household"]) as systems:
+        system = systems["household"]
+        changes = list(system.adapter().changes_since(None))
+        household = next(c.record for c in changes if len(c.record.fields.get("members", [])) > 1)
+        member = household.fields["members"][-1]["id_number"]
+        system.deregister(member, date(2026, 11, 1))
+    run = sync_departments(booted, ["household"])[0]
+    assert run.counts["superseded"] >= 1
+    with session_factory(engine)() as session:
+        versions = session.scalars(
+            select(License).where(License.source_id == household.source_id).order_by(License.version)
+        ).all()
+    assert [v.version for v in versions] == [1, 2]
+    assert versions[0].status == "superseded" and versions[0].superseded_by == versions[1].id
+    assert versions[1].status == "valid" and versions[1].identifier.endswith(versions[1].identifier[-1])
+    assert ".002." in versions[1].identifier
+
+
+def test_a_run_killed_in_the_middle_resumes_to_exactly_the_right_store(booted, engine, tmp_path):
+    sessions = session_factory(engine)
+    signer = DepartmentSigner.load(PkiPaths(booted.pki_dir), "tax")
+    with running(booted.legacy_dir, ["tax"]) as systems:
+        adapter = systems["tax"].adapter()
+        with session_scope(sessions) as session:
+            run_id = start_run(session, department_id="tax", now=_now())
+        with session_scope(sessions) as session:  # one committed batch ...
+            sync_batch(
+                session,
+                run_id=run_id,
+                adapter=adapter,
+                signer=signer,
+                department=DEPARTMENTS["tax"],
+                now=_now(),
+                public_url=PUBLIC,
+                batch_size=7,
+            )
+        with pytest.raises(RuntimeError), session_scope(sessions) as session:  # ... then a crash mid-batch
+            sync_batch(
+                session,
+                run_id=run_id,
+                adapter=adapter,
+                signer=signer,
+                department=DEPARTMENTS["tax"],
+                now=_now(),
+                public_url=PUBLIC,
+                batch_size=7,
+            )
+            raise RuntimeError("killed")
+        resumed = run_sync(
+            sessions,
+            department=DEPARTMENTS["tax"],
+            adapter=adapter,
+            signer=signer,
+            now=_now,
+            public_url=PUBLIC,
+            batch_size=7,
+        )
+    assert resumed.id == run_id and resumed.status == "succeeded"
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(License)).all()
+        sources = [row.source_id for row in rows]
+    assert len(sources) == len(set(sources))  # no source sealed twice
+    with running(booted.legacy_dir, ["tax"]) as systems:
+        live = {
+            c.record.source_id for c in systems["tax"].adapter().changes_since(None) if not c.record.cancelled
+        }
+    assert set(sources) >= live
+
+
+class Planted:
+    """The real adapter's feed with some records made bad in ways the gate must catch."""
+
+    def __init__(self, adapter, spoil) -> None:
+        self.adapter, self.spoil = adapter, spoil
+        self.department = adapter.department
+
+    def changes_since(self, watermark: str | None) -> Iterator[Change]:
+        for position, change in enumerate(self.adapter.changes_since(watermark)):
+            record = self.spoil(position, change.record)
+            yield Change(record, change.watermark)
+
+
+def test_the_quality_gate_quarantines_planted_bad_rows(booted, engine):
+    def spoil(position, record):
+        if position == 0:
+            return dataclasses.replace(record, valid_to=date(1990, 1, 1))  # ends before it starts
+        if position == 1:
+            return dataclasses.replace(record, fields={**record.fields, "amount": "-5.00"})
+        return record
+
+    sessions = session_factory(engine)
+    signer = DepartmentSigner.load(PkiPaths(booted.pki_dir), "tax")
+    with running(booted.legacy_dir, ["tax"]) as systems:
+        adapter = Planted(systems["tax"].adapter(), spoil)
+        run = run_sync(
+            sessions,
+            department=DEPARTMENTS["tax"],
+            adapter=adapter,
+            signer=signer,
+            now=_now,
+            public_url=PUBLIC,
+        )
+    assert run.counts["quarantined"] >= 1
+    with session_factory(engine)() as session:
+        quarantined = session.scalars(select(QuarantinedRecord)).all()
+        assert quarantined and all(q.reasons for q in quarantined)
+        sealed = {row.source_id for row in session.scalars(select(License))}
+    assert not ({q.source_id for q in quarantined} & sealed)
