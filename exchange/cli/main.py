@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 from rich.panel import Panel
+from sqlalchemy import select
 
 import exchange
+from adapters.registry import DEPARTMENTS
 from certs import service as pki
 from certs.keys import KeyAlgorithm, UnusableKey
 from directory.calendar import CalendarError
@@ -13,8 +15,11 @@ from exchange.bootstrap import bootstrap
 from exchange.cli import applications, audit, client, consumers, db, demo, directory, grants, tokens
 from exchange.cli import pki as pki_cli
 from exchange.cli import sync as sync_cli
-from exchange.cli.context import console, fail, settings
-from exchange.db.engine import engine_for
+from exchange.cli.context import console, errors, fail, settings
+from exchange.config import Settings
+from exchange.db.engine import engine_for, session_factory
+from exchange.licenses.models import SyncRun
+from exchange.licenses.runner import sync_departments
 
 app = typer.Typer(
     name="exchange",
@@ -56,6 +61,7 @@ def up(
         fail(str(exc))
     finally:
         engine.dispose()
+    synced = _first_sync(current) if demo else []
     lines = [
         f"data directory   {report.home}",
         f"database         {report.database}",
@@ -74,6 +80,8 @@ def up(
             f"  population     {report.legacy.persons:,} persons (seed {report.legacy.seed}); "
             "`exchange demo subjects` prints some",
         ]
+    for run in synced:
+        lines.append(f"first sync       {run.department_id}: {run.counts.get('created', 0)} licenses sealed")
     if not init_only:
         lines.append(f"serving          http://{host}:{port}  (health: /health, API docs: /docs)")
     console.print(Panel("\n".join(lines), title=f"Data Exchange Hub {exchange.__version__}"))
@@ -89,6 +97,22 @@ def up(
         workers=workers,
         log_level="info",
     )
+
+
+def _first_sync(current: Settings) -> list[SyncRun]:
+    """The embedded default's first license sync, once: later syncs are `exchange sync` or Airflow."""
+    engine = engine_for(current)
+    try:
+        with session_factory(engine)() as session:
+            if session.scalar(select(SyncRun.id).limit(1)) is not None:
+                return []
+    finally:
+        engine.dispose()
+    try:
+        return sync_departments(current, list(DEPARTMENTS))
+    except Exception as exc:  # the hub still serves; the operator sees why and can run `exchange sync`
+        errors.print(f"[yellow]warning:[/] the first license sync failed: {exc}; run `exchange sync`")
+        return []
 
 
 @app.command()

@@ -190,9 +190,11 @@ def test_up_init_only_prints_where_things_are(home):
         assert expected in result.output
     assert (home / "demo" / "consumer.key").stat().st_mode & 0o777 == 0o600
     assert str(home / "legacy") in result.output and "60 persons" in result.output
+    assert "first sync       household:" in result.output and "licenses sealed" in result.output
     generated = (home / "legacy" / "population.json").stat().st_mtime_ns
     again = invoke("up", "--init-only")
     assert (home / "legacy" / "population.json").stat().st_mtime_ns == generated  # kept, not regenerated
+    assert "first sync" not in again.output  # once only; later syncs are `exchange sync` or Airflow
     assert again.exit_code == 0 and str(home / "demo" / "consumer.key") in again.output
 
 
