@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from itertools import islice
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -179,7 +180,16 @@ def run_sync(
     with session_scope(sessions) as session:
         run_id = start_run(session, department_id=department.id, now=now())
     try:
-        for outcome in _batches(sessions, run_id, department, adapter, signer, now, public_url, batch_size):
+        for outcome in sync_batches(
+            sessions,
+            run_id=run_id,
+            department=department,
+            adapter=adapter,
+            signer=signer,
+            now=now,
+            public_url=public_url,
+            batch_size=batch_size,
+        ):
             if progress is not None:
                 progress(outcome)
     except Exception as exc:
@@ -192,16 +202,18 @@ def run_sync(
     return run
 
 
-def _batches(
+def sync_batches(
     sessions: sessionmaker[Session],
+    *,
     run_id: int,
     department: Department,
     adapter: Adapter,
     signer: DepartmentSigner,
     now: Callable[[], datetime],
     public_url: str,
-    batch_size: int,
+    batch_size: int = BATCH_SIZE,
 ) -> Iterator[BatchOutcome]:
+    """Committed batches until the feed is exhausted; the run stays ``running`` (the caller finishes it)."""
     while True:
         with session_scope(sessions) as session:
             outcome = sync_batch(
@@ -243,3 +255,13 @@ def _quarantine(
             quarantined_at=now,
         )
     )
+
+
+def publish_quality(session: Session, *, run_id: int, home: Path) -> Path | None:
+    """Render the run's Great Expectations results into the Data Docs under ``home/quality-docs``."""
+    results = session.scalars(select(QualityResult).where(QualityResult.run_id == run_id)).all()
+    if not results:
+        return None
+    from exchange.quality.data_docs import build_data_docs
+
+    return build_data_docs(home, [(str(run_id), row.license_type, row.result) for row in results])

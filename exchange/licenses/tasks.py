@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.config import get_settings
 from exchange.db.engine import engine_for, session_factory, session_scope
 from exchange.licenses.models import SyncRun
-from exchange.licenses.sync import finish_run, start_run, sync_batch
+from exchange.licenses.sync import finish_run, publish_quality, start_run, sync_batches
 
 _COUNTS = ("read", "quarantined", "created", "superseded", "revoked", "unchanged")
 
@@ -51,9 +51,7 @@ def sync(run_id: int, department_id: str) -> dict[str, Any]:
     other error propagates with the run left ``running`` (see the module docstring).
     """
     from adapters.registry import get_department
-    from adapters.simulation import running
-    from certs.store import PkiPaths
-    from exchange.queries.evidence import DepartmentSigner
+    from exchange.licenses.runner import connected
 
     settings = get_settings()
     department = get_department(department_id)
@@ -61,22 +59,17 @@ def sync(run_id: int, department_id: str) -> dict[str, Any]:
     with _sessions() as sessions:
         with session_scope(sessions) as session:
             _running_run(session, run_id, department_id)
-        signer = DepartmentSigner.load(PkiPaths(settings.pki_dir), department_id)
-        with running(settings.legacy_dir, [department_id]) as systems:
-            adapter = systems[department_id].adapter()
-            while True:
-                with session_scope(sessions) as session:
-                    outcome = sync_batch(
-                        session,
-                        run_id=run_id,
-                        adapter=adapter,
-                        signer=signer,
-                        department=department,
-                        now=_now(),
-                        public_url=settings.base_url,
-                    )
-                if not outcome.read:
-                    break
+        with connected(settings, [department_id]) as departments:
+            adapter, signer = departments[department_id]
+            for outcome in sync_batches(
+                sessions,
+                run_id=run_id,
+                department=department,
+                adapter=adapter,
+                signer=signer,
+                now=_now,
+                public_url=settings.base_url,
+            ):
                 summary["batches"] += 1
                 for name in _COUNTS:
                     summary[name] += getattr(outcome, name)
@@ -98,6 +91,7 @@ def finish(run_id: int) -> dict[str, Any]:
             raise ValueError(f"no sync run {run_id}")
         if run.status == "running":
             run = finish_run(session, run_id=run_id, now=_now())
+            publish_quality(session, run_id=run_id, home=get_settings().home)
         return {
             "run_id": run.id,
             "department_id": run.department_id,

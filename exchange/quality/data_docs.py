@@ -60,14 +60,16 @@ def build_data_docs(home: Path, results: Iterable[tuple[str, str, Mapping[str, A
     is (re)written too, so the docs show the expectations in force. Raises ``KeyError`` for an
     unknown license type and ``ValueError`` when a result is not of its license type's suite.
     """
+    keyed = [
+        (_result_key(run_id, kind, result), result) for run_id, kind, result in results
+    ]  # check all first
     context = gx.get_context(mode="file", project_root_dir=home / DOCS_DIRECTORY)
     _configure_site(context)
     changed: list[Any] = []
     for license_type in LICENSE_TYPES:
         context.suites.add_or_update(build_suite(license_type))
         changed.append(ExpectationSuiteIdentifier(name=suite_name(license_type)))
-    for run_id, license_type, result_json in results:
-        key = _result_key(run_id, license_type, result_json)
+    for key, result_json in keyed:
         result = expectationSuiteValidationResultSchema.load(_with_run(result_json, key.run_id))
         context.validation_results_store.set(key, result)
         changed.append(key)

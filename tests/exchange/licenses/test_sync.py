@@ -53,6 +53,8 @@ def test_a_sync_seals_every_live_certificate_once(booted, engine):
             select(store.Resource).where(store.Resource.code == "301002001-000001")
         ).one()
         assert resource.last_data_update is not None
+    index = booted.home / "quality-docs" / "site" / "index.html"
+    assert index.exists() and "household" in index.read_text(encoding="utf-8")
     again = sync_departments(booted, ["household"])[0]
     assert again.counts.get("created", 0) == 0  # nothing new after the watermark
 

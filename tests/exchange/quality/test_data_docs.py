@@ -63,3 +63,4 @@ def test_a_result_must_belong_to_its_license_type(tmp_path: Path) -> None:
         build_data_docs(tmp_path, [("sync-0001", "household_register", tax)])
     with pytest.raises(KeyError):
         build_data_docs(tmp_path, [("sync-0001", "driving_licence", tax)])
+    assert not (tmp_path / "quality-docs").exists()  # checked before anything is written

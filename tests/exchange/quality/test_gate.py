@@ -316,3 +316,28 @@ def test_a_full_batch_of_5000_is_fast() -> None:
     )
     assert list(result.failed) == [4321]
     assert elapsed < 20  # the target is < 2 s; the bound is generous so CI does not flake
+
+
+def test_an_expectation_gx_cannot_evaluate_is_a_gate_error_not_a_quarantine() -> None:
+    from exchange.quality import GateError
+    from exchange.quality.gate import _ENGINE, _attribute
+    from exchange.quality.suites import build_frame
+
+    frame = build_frame("tax_payment_certificate", batch("tax_payment_certificate", 3), today=NOW.date())
+    raw = _ENGINE.validate(
+        "tax_payment_certificate", frame.drop(columns=["amount"]), {"today": datetime(2026, 11, 21)}
+    )
+
+    with pytest.raises(GateError, match="on amount: GX raised"):
+        _attribute(raw, 3)
+    no_rows = {
+        "results": [
+            {
+                "success": False,
+                "expectation_config": {"type": "expect_x", "kwargs": {"column": "c"}},
+                "result": {},
+            }
+        ]
+    }
+    with pytest.raises(GateError, match="without naming the records"):
+        _attribute(no_rows, 3)
