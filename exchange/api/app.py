@@ -25,7 +25,7 @@ from certs.revocation import RevocationChecker
 from certs.store import PkiPaths, read_certificate
 from directory.calendar import WorkCalendar
 from exchange.api import audit as audit_api
-from exchange.api import directory, health, licenses, problems, queries, subjects
+from exchange.api import directory, health, licenses, problems, quality, queries, subjects
 from exchange.audit import service as audit
 from exchange.config import Settings, get_settings
 from exchange.db.engine import engine_for, session_factory, session_scope
@@ -207,4 +207,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subjects.router)
     app.include_router(audit_api.router)
     app.include_router(licenses.router)
+    app.include_router(quality.router)
     return app

@@ -210,3 +210,36 @@ def test_the_quality_gate_quarantines_planted_bad_rows(booted, engine):
         assert quarantined and all(q.reasons for q in quarantined)
         sealed = {row.source_id for row in session.scalars(select(License))}
     assert not ({q.source_id for q in quarantined} & sealed)
+
+
+def test_quarantined_records_are_reviewable_by_governance_and_the_department(booted, engine):
+    from fastapi.testclient import TestClient
+
+    from exchange.access.service import issue_token
+    from exchange.api.app import create_app
+
+    def spoil(position, record):
+        return dataclasses.replace(record, valid_to=date(1990, 1, 1)) if position == 0 else record
+
+    sessions = session_factory(engine)
+    signer = DepartmentSigner.load(PkiPaths(booted.pki_dir), "tax")
+    with running(booted.legacy_dir, ["tax"]) as systems:
+        run_sync(
+            sessions,
+            department=DEPARTMENTS["tax"],
+            adapter=Planted(systems["tax"].adapter(), spoil),
+            signer=signer,
+            now=_now,
+            public_url=PUBLIC,
+        )
+    with session_scope(sessions) as session:
+        _, governance = issue_token(session, name="g", role="governance", now=_now())
+        _, household = issue_token(
+            session, name="h", role="department", department_id="household", now=_now()
+        )
+    with TestClient(create_app(booted)) as client:
+        seen = client.get("/v1/quality/quarantine", headers={"Authorization": f"Bearer {governance}"}).json()
+        assert seen and seen[0]["license_type"] == "tax_payment_certificate" and seen[0]["reasons"]
+        other = client.get("/v1/quality/quarantine", headers={"Authorization": f"Bearer {household}"}).json()
+        assert other == []
+        assert client.get("/v1/quality/quarantine").status_code == 401
