@@ -51,6 +51,9 @@ def up(
         KeyAlgorithm.ED25519, "--algorithm", help="Key algorithm for a new PKI."
     ),
     init_only: bool = typer.Option(False, "--init-only", help="Initialise, then exit without serving."),
+    first_sync: bool = typer.Option(
+        True, "--sync/--no-sync", help="Run the first license sync of the demo departments if none ran yet."
+    ),
 ) -> None:
     """Initialise what is missing (migrations, PKI, demo) and serve the hub."""
     current = settings()
@@ -61,7 +64,7 @@ def up(
         fail(str(exc))
     finally:
         engine.dispose()
-    synced = _first_sync(current) if demo else []
+    synced = _first_sync(current) if demo and first_sync else []
     lines = [
         f"data directory   {report.home}",
         f"database         {report.database}",
