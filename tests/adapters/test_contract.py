@@ -335,7 +335,7 @@ def test_an_unavailable_system_is_a_typed_error_and_opens_the_breaker(system: Ru
     started = time.perf_counter()
     with pytest.raises(LegacyUnavailable, match="circuit open"):
         adapter.lookup(dataset.code, subject, item)  # the system is back, but the breaker is open
-    assert time.perf_counter() - started < 0.2
+    assert time.perf_counter() - started < 1.0  # failing fast, not waiting on the legacy system
     assert adapter.health().circuit == "open"
 
 

@@ -81,7 +81,7 @@ def test_the_feed_maps_an_unavailable_or_hanging_api_as_lookups_do(system: Socia
     started = time.perf_counter()
     with pytest.raises(LegacyTimeout, match="0.3 s"):
         next(iter(_adapter(system, timeout=0.3).changes_since(None)))
-    assert 0.3 <= time.perf_counter() - started < 1.5
+    assert 0.3 <= time.perf_counter() - started < 3.0  # the deadline, not a hang
     system.heal()
     assert next(iter(_adapter(system).changes_since(None))).record.fields
 
@@ -102,7 +102,7 @@ def test_a_hanging_api_is_a_timeout_at_the_deadline(system: SocialInsuranceSyste
     started = time.perf_counter()
     with pytest.raises(LegacyTimeout, match="0.3 s"):
         adapter.lookup(ENROLMENT, subject, ["name"])
-    assert 0.3 <= time.perf_counter() - started < 1.5
+    assert 0.3 <= time.perf_counter() - started < 3.0  # the deadline, not a hang
     assert not adapter.health().ok
     system.heal()
     assert adapter.lookup(ENROLMENT, subject, ["name"])

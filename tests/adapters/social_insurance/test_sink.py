@@ -57,11 +57,6 @@ def test_memory_does_not_grow_with_the_population(tmp_path: Path, generated):
     assert large < small * 1.25, (small, large)
 
 
-def test_the_sink_adds_well_under_40_microseconds_a_person(tmp_path: Path, generated):
-    seconds = _feed(tmp_path / "timed", *generated, persons=4_000, batch=20_000)
-    assert seconds / 4_000 < 40e-6, f"{seconds / 4_000 * 1e6:.1f} µs a person"
-
-
 def test_the_store_holds_spans_not_months_and_only_insured_persons(store: Path, population: Population):
     with sqlite3.connect(store / DB_FILE) as db:
         persons = dict(db.execute("SELECT aac002, aac008 FROM ac01"))
