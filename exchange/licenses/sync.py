@@ -14,15 +14,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.base import Adapter, Change, Department
+from adapters.base import Adapter, CertificateRecord, Change, Department
 from exchange.db.engine import session_scope
 from exchange.licenses import store
 from exchange.licenses.models import QualityResult, QuarantinedRecord, SyncRun
 from exchange.licenses.records import NotALicense, license_record, to_json
+from exchange.licenses.types import LicenseRecord
 from exchange.queries.evidence import DepartmentSigner
 
 BATCH_SIZE = 2000
@@ -91,7 +93,7 @@ def sync_batch(
     if not changes:
         return outcome
     batch_no = run.counts.get("batches", 0) + 1
-    by_type: dict[str, list[tuple[Change, object]]] = {}
+    by_type: dict[str, list[tuple[Change, LicenseRecord]]] = {}
     for change in _latest_per_source(changes):
         certificate = change.record
         try:
@@ -112,7 +114,7 @@ def sync_batch(
         by_type.setdefault(record.license_type, []).append((change, record))
     for license_type, items in by_type.items():
         records = [record for _, record in items]
-        gate = check_batch(license_type, records, now=now)  # type: ignore[arg-type]
+        gate = check_batch(license_type, records, now=now)
         session.add(
             QualityResult(
                 run_id=run_id,
@@ -125,7 +127,7 @@ def sync_batch(
         )
         for index, reasons in gate.failed.items():
             change, record = items[index]
-            _quarantine(session, run_id, change.record, to_json(record), reasons, now)  # type: ignore[arg-type]
+            _quarantine(session, run_id, change.record, to_json(record), reasons, now)
             outcome.quarantined += 1
         for index in gate.passed:
             change, record = items[index]
@@ -242,8 +244,13 @@ def _latest_per_source(changes: list[Change]) -> list[Change]:
 
 
 def _quarantine(
-    session: Session, run_id: int, certificate, record: dict, reasons: list[str], now: datetime
-) -> None:  # noqa: ANN001
+    session: Session,
+    run_id: int,
+    certificate: CertificateRecord,
+    record: dict[str, Any],
+    reasons: list[str],
+    now: datetime,
+) -> None:
     session.add(
         QuarantinedRecord(
             run_id=run_id,
