@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -44,7 +45,15 @@ def algorithm_for(key: PrivateKey | PublicKey) -> str:
 
 
 def x5c_of(chain: Sequence[x509.Certificate]) -> list[str]:
-    return [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii") for cert in chain]
+    return list(_x5c(tuple(chain)))
+
+
+@lru_cache(maxsize=64)
+def _x5c(chain: tuple[x509.Certificate, ...]) -> tuple[str, ...]:
+    """Encoded once per chain: a department signs every license and answer with the same one."""
+    return tuple(
+        base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii") for cert in chain
+    )
 
 
 def certificates_from_x5c(values: object) -> list[x509.Certificate]:

@@ -36,7 +36,6 @@ from cryptography.x509.oid import NameOID
 
 from certs import jose
 from certs.authority import uscc_of
-from certs.jwk import jwk_thumbprint
 from certs.revocation import RevocationState
 from certs.verification import Check, verify_certificate
 from exchange.identifiers import InvalidIdentifier, validate_license_id
@@ -179,8 +178,7 @@ def seal(
     claims["_sd"] = _with_decoys(top, salt)
     claims["_sd_alg"] = SD_ALG
 
-    kid = jwk_thumbprint(signer.key.public_key())
-    issuer_jwt = jose.sign(claims, signer.key, typ=SD_JWT_VC_TYP, kid=kid, x5c=signer.chain)
+    issuer_jwt = jose.sign(claims, signer.key, typ=SD_JWT_VC_TYP, kid=signer.kid, x5c=signer.chain)
     compact = issuer_jwt + "~" + "".join(d + "~" for d in disclosures.values())
     return Sealed(
         compact=compact,
@@ -277,7 +275,7 @@ def _check_record(record: LicenseRecord, signer: DepartmentSigner) -> LicenseTyp
         raise ValueError(f"{signer.department_id} does not issue {record.license_type}")
     if record.type_code != kind.type_code:
         raise ValueError(f"type code {record.type_code} is not {kind.type_code} of {kind.key}")
-    certified = uscc_of(signer.chain[0])
+    certified = signer.uscc
     if record.issuer_code != certified:
         raise ValueError(f"issuer_code {record.issuer_code} is not the signer's USCC {certified}")
     try:
@@ -561,8 +559,8 @@ def _status_check(reference: Any, status_of: Callable[[str, int], int] | None) -
 # --- encodings ---------------------------------------------------------------------------------
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+# One encoder for every Disclosure: json.dumps with options would build a new one per call.
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _b64url(data: bytes) -> str:

@@ -6,10 +6,11 @@ the status list follows its row: valid → 0; superseded or revoked → 1 (INVAL
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from adapters.base import CertificateRecord
@@ -21,6 +22,28 @@ from exchange.queries.evidence import DepartmentSigner
 
 LIST_SIZE = 1 << 20  # entries per status list: about 128 KiB of bits, a few KiB compressed
 VALID, INVALID = 0, 1
+_IN_CHUNK = 500  # source ids per IN (...) query: well under every driver's parameter limit
+
+
+@dataclass(frozen=True)
+class Head:
+    """The newest stored version of one source record: what the sync compares an incoming record with."""
+
+    id: int
+    version: int
+    status: str
+    source_version: str
+    status_list_id: str
+    status_index: int
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A record that passed the gate, with the head it will supersede (None for a first version)."""
+
+    certificate: CertificateRecord
+    record: LicenseRecord
+    head: Head | None
 
 
 def latest(session: Session, *, license_type: str, source_id: str) -> License | None:
@@ -31,78 +54,112 @@ def latest(session: Session, *, license_type: str, source_id: str) -> License | 
     ).first()
 
 
-def next_version(session: Session, certificate: CertificateRecord) -> int | None:
-    """The version a source record would get, or None when the store already reflects it."""
-    current = latest(session, license_type=certificate.license_type, source_id=certificate.source_id)
+def heads(session: Session, *, license_type: str, source_ids: Iterable[str]) -> dict[str, Head]:
+    """The newest version of each of ``source_ids`` that the store holds, in a few queries per batch."""
+    found: dict[str, Head] = {}
+    wanted = sorted(set(source_ids))
+    for start in range(0, len(wanted), _IN_CHUNK):
+        rows = session.execute(
+            select(
+                License.source_id,
+                License.id,
+                License.version,
+                License.status,
+                License.source_version,
+                License.status_list_id,
+                License.status_index,
+            ).where(
+                License.license_type == license_type, License.source_id.in_(wanted[start : start + _IN_CHUNK])
+            )
+        )
+        for source_id, *columns in rows:
+            head = Head(*columns)
+            if source_id not in found or found[source_id].version < head.version:
+                found[source_id] = head
+    return found
+
+
+def next_version(head: Head | None, certificate: CertificateRecord) -> int | None:
+    """The version a source record would get, or None when the store already reflects it.
+
+    For a cancellation the answer is the version to revoke (None: nothing live to revoke).
+    """
     if certificate.cancelled:
-        return None if current is None or current.status == "revoked" else current.version
-    if (
-        current is not None
-        and current.source_version == certificate.source_version
-        and current.status != "revoked"
-    ):
+        return None if head is None or head.status == "revoked" else head.version
+    if head is not None and head.source_version == certificate.source_version and head.status != "revoked":
         return None
-    return 1 if current is None else current.version + 1
+    return 1 if head is None else head.version + 1
 
 
-def add_version(
+def add_versions(
     session: Session,
-    certificate: CertificateRecord,
-    record: LicenseRecord,
+    versions: Sequence[NewVersion],
     *,
     signer: DepartmentSigner,
     run_id: int | None,
     now: datetime,
     public_url: str,
 ) -> int:
-    """Seal and store a new version; returns 1 when it superseded an older one, else 0.
+    """Seal and store new versions in bulk; returns how many older versions they superseded.
 
     ``public_url`` is the hub's address: the credential's status list URI must be absolute.
     """
     from exchange.licenses.sealing import seal
 
-    previous = latest(session, license_type=record.license_type, source_id=certificate.source_id)
-    list_id, index = allocate_status(session, department_id=signer.department_id, now=now)
-    status_uri = public_url.rstrip("/") + status_list_uri(list_id)
-    sealed = seal(record, signer=signer, status_uri=status_uri, status_index=index, now=now)
-    row = License(
-        identifier=record.identifier,
-        license_type=record.license_type,
-        department_id=signer.department_id,
-        source_id=certificate.source_id,
-        source_version=certificate.source_version,
-        version=record.version,
-        status="valid",
-        holder_code=record.holder_code,
-        holder_code_type=record.holder_code_type,
-        record=to_json(record),
-        credential=sealed.compact,
-        status_list_id=list_id,
-        status_index=index,
-        sealed_at=now,
-        run_id=run_id,
-    )
-    session.add(row)
-    session.flush()
-    if previous is None or previous.status in {"revoked", "superseded"}:
+    if not versions:
         return 0
-    previous.status = "superseded"
-    previous.superseded_by = row.id
-    set_status(session, previous.status_list_id, previous.status_index, INVALID, now=now)
-    return 1
+    entries = allocate_statuses(session, department_id=signer.department_id, count=len(versions), now=now)
+    base = public_url.rstrip("/")
+    rows = []
+    for new, (list_id, index) in zip(versions, entries, strict=True):
+        record = new.record
+        sealed = seal(
+            record, signer=signer, status_uri=base + status_list_uri(list_id), status_index=index, now=now
+        )
+        rows.append(
+            {
+                "identifier": record.identifier,
+                "license_type": record.license_type,
+                "department_id": signer.department_id,
+                "source_id": new.certificate.source_id,
+                "source_version": new.certificate.source_version,
+                "version": record.version,
+                "status": "valid",
+                "holder_code": record.holder_code,
+                "holder_code_type": record.holder_code_type,
+                "record": to_json(record),
+                "credential": sealed.compact,
+                "status_list_id": list_id,
+                "status_index": index,
+                "sealed_at": now,
+                "run_id": run_id,
+            }
+        )
+    ids = session.scalars(insert(License).returning(License.id, sort_by_parameter_order=True), rows).all()
+    replaced = [
+        (new.head, new_id)
+        for new, new_id in zip(versions, ids, strict=True)
+        if new.head is not None and new.head.status not in {"revoked", "superseded"}
+    ]
+    if replaced:
+        session.execute(
+            update(License),
+            [{"id": head.id, "status": "superseded", "superseded_by": new_id} for head, new_id in replaced],
+        )
+        set_statuses(session, [(h.status_list_id, h.status_index) for h, _ in replaced], INVALID, now=now)
+    return len(replaced)
 
 
-def revoke_source(session: Session, certificate: CertificateRecord, *, now: datetime, reason: str) -> int:
-    """Revoke the live version of a cancelled source record; returns how many were revoked (0 or 1)."""
-    current = latest(session, license_type=certificate.license_type, source_id=certificate.source_id)
-    if current is None or current.status == "revoked":
-        return 0
-    current.status = "revoked"
-    current.revoked_at = now
-    current.revoke_reason = reason
-    set_status(session, current.status_list_id, current.status_index, INVALID, now=now)
-    session.flush()
-    return 1
+def revoke(session: Session, revoked: Sequence[Head], *, now: datetime, reason: str) -> int:
+    """Revoke these live versions (cancelled at the source); returns how many were revoked."""
+    live = [head for head in revoked if head.status != "revoked"]
+    if live:
+        session.execute(
+            update(License),
+            [{"id": h.id, "status": "revoked", "revoked_at": now, "revoke_reason": reason} for h in live],
+        )
+        set_statuses(session, [(h.status_list_id, h.status_index) for h in live], INVALID, now=now)
+    return len(live)
 
 
 def status_list_uri(list_id: str) -> str:
@@ -110,8 +167,14 @@ def status_list_uri(list_id: str) -> str:
     return f"/v1/status-lists/{list_id}"
 
 
-def allocate_status(session: Session, *, department_id: str, now: datetime) -> tuple[str, int]:
-    """The next free entry of the department's current status list (a new list when it is full)."""
+def allocate_statuses(
+    session: Session, *, department_id: str, count: int, now: datetime
+) -> list[tuple[str, int]]:
+    """The next ``count`` free entries of the department's status lists (new lists as they fill up).
+
+    The current list's row is locked until the transaction ends, so concurrent syncs never share an
+    entry.
+    """
     from exchange.licenses.status_list import StatusList as Bits
 
     current = session.scalars(
@@ -120,35 +183,45 @@ def allocate_status(session: Session, *, department_id: str, now: datetime) -> t
         .order_by(StatusList.updated_at.desc(), StatusList.id.desc())
         .with_for_update()
     ).first()
-    if current is None or current.next_index >= current.size:
-        number = 1 if current is None else int(current.id.rsplit("-", 1)[1]) + 1
-        current = StatusList(
-            id=f"{department_id}-{number}",
-            department_id=department_id,
-            bits=1,
-            size=LIST_SIZE,
-            statuses=Bits(LIST_SIZE, bits=1).to_bytes(),
-            next_index=0,
-            updated_at=now,
-        )
-        session.add(current)
-        session.flush()
-    index = current.next_index
-    current.next_index = index + 1
-    current.updated_at = now
-    return current.id, index
+    entries: list[tuple[str, int]] = []
+    while len(entries) < count:
+        if current is None or current.next_index >= current.size:
+            number = 1 if current is None else int(current.id.rsplit("-", 1)[1]) + 1
+            current = StatusList(
+                id=f"{department_id}-{number}",
+                department_id=department_id,
+                bits=1,
+                size=LIST_SIZE,
+                statuses=Bits(LIST_SIZE, bits=1).to_bytes(),
+                next_index=0,
+                updated_at=now,
+            )
+            session.add(current)
+            session.flush()
+        first = current.next_index
+        taken = min(count - len(entries), current.size - first)
+        entries.extend((current.id, index) for index in range(first, first + taken))
+        current.next_index = first + taken
+        current.updated_at = now
+    return entries
 
 
-def set_status(session: Session, list_id: str, index: int, value: int, *, now: datetime) -> None:
+def set_statuses(session: Session, entries: Iterable[tuple[str, int]], value: int, *, now: datetime) -> None:
+    """Set these (list, index) entries to ``value``; each list is decoded and written back once."""
     from exchange.licenses.status_list import StatusList as Bits
 
-    row = session.get(StatusList, list_id, with_for_update=True)
-    if row is None:
-        raise ValueError(f"no status list {list_id}")
-    bits = Bits.from_bytes(row.statuses, bits=row.bits)
-    bits.set(index, value)
-    row.statuses = bits.to_bytes()
-    row.updated_at = now
+    by_list: dict[str, list[int]] = {}
+    for list_id, index in entries:
+        by_list.setdefault(list_id, []).append(index)
+    for list_id, indexes in sorted(by_list.items()):
+        row = session.get(StatusList, list_id, with_for_update=True)
+        if row is None:
+            raise ValueError(f"no status list {list_id}")
+        bits = Bits.from_bytes(row.statuses, bits=row.bits)
+        for index in indexes:
+            bits.set(index, value)
+        row.statuses = bits.to_bytes()
+        row.updated_at = now
 
 
 def effective_status(row: License, *, today: date) -> str:

@@ -9,12 +9,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
 from certs import jose
+from certs.authority import uscc_of
 from certs.jwk import jwk_thumbprint
 from certs.keys import PrivateKey, load_private_key
 from certs.store import PkiPaths, read_certificate
@@ -50,6 +52,16 @@ class DepartmentSigner:
             if Path(paths.department_key(department_id)).exists()
         }
 
+    @cached_property
+    def kid(self) -> str:
+        """The key's RFC 7638 thumbprint, computed once: every JWS the department signs names it."""
+        return jwk_thumbprint(self.key.public_key())
+
+    @cached_property
+    def uscc(self) -> str | None:
+        """The department's USCC, as its certificate carries it."""
+        return uscc_of(self.chain[0])
+
     def sign(
         self,
         *,
@@ -81,5 +93,4 @@ class DepartmentSigner:
         }
         answer = answers[given[0]]
         claims[given[0]] = list(answer) if given[0] == "credentials" else dict(answer)  # type: ignore[arg-type]
-        kid = jwk_thumbprint(self.key.public_key())
-        return jose.sign(claims, self.key, typ=EVIDENCE_TYP, kid=kid, x5c=self.chain)
+        return jose.sign(claims, self.key, typ=EVIDENCE_TYP, kid=self.kid, x5c=self.chain)
