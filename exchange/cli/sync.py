@@ -8,7 +8,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from adapters.registry import DEPARTMENTS
 from adapters.simulation import read_manifest
+from certs.store import PkiPaths
 from exchange.cli.context import console, fail, migrated_engine, settings
+from exchange.licenses.lease import SyncBusy
 from exchange.licenses.runner import sync_departments
 from exchange.licenses.sync import BatchOutcome
 
@@ -27,6 +29,13 @@ def sync(
     migrated_engine(current).dispose()
     if read_manifest(current.legacy_dir) is None:
         fail(f"no simulated departments in {current.legacy_dir}: run `exchange up` or `exchange demo-data`")
+    paths = PkiPaths(current.pki_dir)
+    keyless = [d for d in chosen if not paths.department_key(d).exists()]
+    if keyless:
+        fail(
+            f"no sealing key for {', '.join(keyless)} in {current.pki_dir}: "
+            "run `exchange pki init` (or `exchange up`)"
+        )
     totals: dict[str, dict[str, int]] = {d: {} for d in chosen}
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True)
@@ -41,6 +50,8 @@ def sync(
 
         try:
             runs = sync_departments(current, chosen, progress=report)
+        except SyncBusy as exc:  # another process (an Airflow task) is on it: nothing was changed
+            fail(str(exc))
         except Exception as exc:  # the run is recorded as failed; say why in one line
             fail(f"sync failed: {type(exc).__name__}: {exc}")
     for run in runs:

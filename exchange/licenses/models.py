@@ -66,6 +66,11 @@ class SyncRun(Base):
     watermark_to: Mapped[str | None] = mapped_column(String(256))
     counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    # Who works on a running run, and when it last committed a batch (exchange/licenses/lease.py).
+    holder: Mapped[str | None] = mapped_column(String(200))
+    holder_host: Mapped[str | None] = mapped_column(String(255))
+    holder_pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None]
 
 
 class QuarantinedRecord(Base):

@@ -4,7 +4,8 @@ Importable task bodies for Airflow (dags/) and ``exchange sync``: they pass run 
 works in batches, and each batch is one transaction that also moves the run's watermark, so a run
 killed in the middle and started again resumes after its last committed batch and the store ends up
 exactly as if it had never stopped. Idempotent: the same source record twice is one license; a
-changed record is a new version superseding the old; a cancellation at the source revokes.
+changed record is a new version superseding the old; a cancellation at the source revokes. One
+process at a time works on a department's run (:mod:`exchange.licenses.lease`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.base import Adapter, CertificateRecord, Change, Department
 from exchange.db.engine import session_scope
 from exchange.licenses import store
+from exchange.licenses.lease import Holder, SyncBusy, check_free, claim
 from exchange.licenses.models import QualityResult, QuarantinedRecord, SyncRun
 from exchange.licenses.records import NotALicense, license_record, to_json
 from exchange.licenses.types import LicenseRecord
@@ -30,6 +32,7 @@ from exchange.queries.evidence import DepartmentSigner
 # The quality gate's largest batch: a GX validation costs about 0.45 s whatever its size plus about
 # 0.1 ms a record, so fewer, larger batches are cheaper (docs/performance.md).
 BATCH_SIZE = 5000
+DEFAULT_HOLDER = "exchange sync"
 
 
 @dataclass
@@ -44,12 +47,22 @@ class BatchOutcome:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def start_run(session: Session, *, department_id: str, now: datetime) -> int:
-    """A new run, or the unfinished one of this department (a killed run is resumed, not repeated)."""
+def start_run(session: Session, *, department_id: str, now: datetime, holder: Holder | None = None) -> int:
+    """A new run, or the unfinished one of this department (a killed run is resumed, not repeated).
+
+    With a ``holder`` the run is claimed for it; without one (Airflow's start task) it is left for the
+    process that syncs it. Raises :class:`SyncBusy` while another live process holds the run.
+    """
     unfinished = session.scalars(
-        select(SyncRun).where(SyncRun.department_id == department_id, SyncRun.status == "running")
+        select(SyncRun)
+        .where(SyncRun.department_id == department_id, SyncRun.status == "running")
+        .with_for_update()
     ).first()
     if unfinished is not None:
+        if holder is None:
+            check_free(unfinished, now=now, claimant=None)
+        else:
+            claim(unfinished, holder, now=now)
         return unfinished.id
     last = session.scalars(
         select(SyncRun)
@@ -65,6 +78,8 @@ def start_run(session: Session, *, department_id: str, now: datetime) -> int:
         watermark_to=watermark,
         counts={},
     )
+    if holder is not None:
+        claim(run, holder, now=now)
     session.add(run)
     session.flush()
     return run.id
@@ -80,16 +95,20 @@ def sync_batch(
     now: datetime,
     public_url: str,
     batch_size: int = BATCH_SIZE,
+    holder: Holder | None = None,
 ) -> BatchOutcome:
     """One batch after the run's watermark: validated, sealed, upserted, and the watermark moved.
 
-    Returns an outcome with ``read == 0`` when the feed is exhausted.
+    The batch is done for ``holder`` (default: this process as ``exchange sync``), which claims the
+    run and renews its heartbeat; :class:`SyncBusy` when another live process holds it. Returns an
+    outcome with ``read == 0`` when the feed is exhausted.
     """
     from exchange.quality.gate import check_batch
 
-    run = session.get(SyncRun, run_id)
+    run = session.get(SyncRun, run_id, with_for_update=True)
     if run is None or run.status != "running":
         raise ValueError(f"sync run {run_id} is not running")
+    claim(run, holder or Holder.this_process(DEFAULT_HOLDER), now=now)
     changes: list[Change] = list(islice(adapter.changes_since(run.watermark_to), batch_size))
     outcome = BatchOutcome(read=len(changes))
     if not changes:
@@ -176,10 +195,16 @@ def run_sync(
     public_url: str,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[BatchOutcome], None] | None = None,
+    holder: Holder | None = None,
 ) -> SyncRun:
-    """The whole sync of one department, one committed transaction per batch (``exchange sync``)."""
+    """The whole sync of one department, one committed transaction per batch (``exchange sync``).
+
+    Raises :class:`SyncBusy` (leaving the run to its holder) when another live process syncs the
+    department; any other failure closes the run as failed and propagates.
+    """
+    holder = holder or Holder.this_process(DEFAULT_HOLDER)
     with session_scope(sessions) as session:
-        run_id = start_run(session, department_id=department.id, now=now())
+        run_id = start_run(session, department_id=department.id, now=now(), holder=holder)
     try:
         for outcome in sync_batches(
             sessions,
@@ -190,9 +215,12 @@ def run_sync(
             now=now,
             public_url=public_url,
             batch_size=batch_size,
+            holder=holder,
         ):
             if progress is not None:
                 progress(outcome)
+    except SyncBusy:
+        raise  # taken over by a live process: the run is not ours to close
     except Exception as exc:
         with session_scope(sessions) as session:
             finish_run(session, run_id=run_id, now=now(), error=f"{type(exc).__name__}: {exc}")
@@ -213,6 +241,7 @@ def sync_batches(
     now: Callable[[], datetime],
     public_url: str,
     batch_size: int = BATCH_SIZE,
+    holder: Holder | None = None,
 ) -> Iterator[BatchOutcome]:
     """Committed batches until the feed is exhausted; the run stays ``running`` (the caller finishes it)."""
     while True:
@@ -226,6 +255,7 @@ def sync_batches(
                 now=now(),
                 public_url=public_url,
                 batch_size=batch_size,
+                holder=holder,
             )
         if not outcome.read:
             return

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.config import get_settings
 from exchange.db.engine import engine_for, session_factory, session_scope
+from exchange.licenses.lease import Holder
 from exchange.licenses.models import SyncRun
 from exchange.licenses.sync import finish_run, publish_quality, start_run, sync_batches
 
@@ -33,7 +34,8 @@ _COUNTS = ("read", "quarantined", "created", "superseded", "revoked", "unchanged
 def start(department_id: str) -> int:
     """Open a sync run for the department (or return its unfinished one); returns the run id.
 
-    Raises ``KeyError`` for an unknown department.
+    Raises ``KeyError`` for an unknown department and :class:`~exchange.licenses.lease.SyncBusy`
+    while another live process syncs it.
     """
     from adapters.registry import get_department
 
@@ -48,7 +50,9 @@ def sync(run_id: int, department_id: str) -> dict[str, Any]:
     Returns what this call did: ``run_id``, ``batches`` and the counts (``read``, ``quarantined``,
     ``created``, ``superseded``, ``revoked``, ``unchanged``) summed over its batches, and the run's
     ``watermark``. Raises ``ValueError`` when the run is not a running run of this department; any
-    other error propagates with the run left ``running`` (see the module docstring).
+    other error propagates with the run left ``running`` (see the module docstring). Raises
+    :class:`~exchange.licenses.lease.SyncBusy` while another live process (an ``exchange sync``)
+    holds the run: Airflow retries the task later.
     """
     from adapters.registry import get_department
     from exchange.licenses.runner import connected
@@ -69,6 +73,7 @@ def sync(run_id: int, department_id: str) -> dict[str, Any]:
                 signer=signer,
                 now=_now,
                 public_url=settings.base_url,
+                holder=Holder.this_process(f"airflow license_sync task ({department_id})"),
             ):
                 summary["batches"] += 1
                 for name in _COUNTS:

@@ -243,3 +243,47 @@ def test_quarantined_records_are_reviewable_by_governance_and_the_department(boo
         other = client.get("/v1/quality/quarantine", headers={"Authorization": f"Bearer {household}"}).json()
         assert other == []
         assert client.get("/v1/quality/quarantine").status_code == 401
+
+
+def test_the_sync_keeps_its_rules_on_postgresql(home, postgres_url):
+    """The bulk upsert (RETURNING, row locks) on PostgreSQL: first versions, supersession, revocation."""
+    from exchange.config import Settings
+    from exchange.db.engine import engine_for
+
+    settings = Settings(home=home, database_url=postgres_url)
+    engine = engine_for(settings)
+    try:
+        bootstrap(settings, engine)
+        first = sync_departments(settings, ["household", "real_estate"])
+        created = sum(run.counts["created"] for run in first)
+        assert created == len(_licenses(engine)) > 0
+        with running(settings.legacy_dir, ["household", "real_estate"]) as systems:
+            household = next(
+                c.record
+                for c in systems["household"].adapter().changes_since(None)
+                if len(c.record.fields.get("members", [])) > 1
+            )
+            systems["household"].deregister(household.fields["members"][-1]["id_number"], date(2026, 11, 1))
+            cancelled = systems["real_estate"].cancel_one()
+        again = {
+            run.department_id: run.counts for run in sync_departments(settings, ["household", "real_estate"])
+        }
+        assert again["household"]["superseded"] >= 1 and again["real_estate"]["revoked"] == 1
+        with session_factory(engine)() as session:
+            old, new = session.scalars(
+                select(License).where(License.source_id == household.source_id).order_by(License.version)
+            ).all()
+            assert (old.status, old.superseded_by, new.status) == ("superseded", new.id, "valid")
+            revoked = store.latest(session, license_type="real_estate_title", source_id=cancelled)
+            assert revoked.status == "revoked"
+            from exchange.licenses.status_list import StatusList as Bits
+
+            for row, expected in ((old, store.INVALID), (revoked, store.INVALID), (new, store.VALID)):
+                listed = session.get(store.StatusList, row.status_list_id)
+                assert Bits.from_bytes(listed.statuses, bits=1).get(row.status_index) == expected
+            indexes = session.execute(select(License.status_list_id, License.status_index)).all()
+            assert len(indexes) == len(set(indexes))  # no status entry handed out twice
+        unchanged = sync_departments(settings, ["household", "real_estate"])
+        assert all(run.counts.get("created", 0) == 0 for run in unchanged)
+    finally:
+        engine.dispose()
