@@ -13,32 +13,16 @@ them equal). See docs/performance.md for recorded results.
 from __future__ import annotations
 
 import argparse
-import os
-import resource
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from measure import exchange_command, progress
 
 
 def run(persons: int, home: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one `exchange demo-data` child."""
-    env = {**os.environ, "EXCHANGE_HOME": str(home)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
-    subprocess.run(  # noqa: S603 - our own interpreter and command, fixed arguments
-        [sys.executable, "-m", "exchange.cli.main", "demo-data", "--persons", str(persons)],
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak <= before:
-        raise SystemExit("run the small population first: ru_maxrss is a maximum over all children")
-    return elapsed, peak
+    progress(f"demo-data --persons {persons:,}")
+    return exchange_command(["demo-data", "--persons", str(persons)], {"EXCHANGE_HOME": str(home)})
 
 
 def main() -> None:
