@@ -1,10 +1,11 @@
-"""`exchange client`: send a signed query or verify request as a consumer system and keep the evidence.
+"""`exchange client`: send a signed query, verify or license search request as a consumer system and
+keep the evidence.
 
 The defaults are the embedded demo's consumer (`exchange up` creates it), so on a fresh machine
 `exchange client query CODE --subject ... --fields ...` works without further flags.
 
-The verified payload is printed to stdout as JSON (so it can be piped); where the evidence was
-saved goes to stderr.
+The verified payload of a query or verify is printed to stdout as JSON (so it can be piped); a license
+search prints each license and its checks. Where the evidence was saved goes to stderr.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
-from typing import TypedDict
+from typing import TypedDict, TypeVar
 
 import typer
 from rich.markup import escape
@@ -27,11 +29,18 @@ from exchange.client import (
     ExchangeClientError,
     HubError,
     HubUnreachable,
+    LicenseSearch,
     SubjectType,
 )
 from exchange.demo import DEMO_CLIENT_ID
+from exchange.licenses.types import LICENSE_TYPES
 
-app = typer.Typer(help="Act as a consumer system: signed query and verify requests.", no_args_is_help=True)
+app = typer.Typer(
+    help="Act as a consumer system: signed query, verify and license search requests.", no_args_is_help=True
+)
+# The license types as a choice (typer lists them in --help and refuses others with a usage error).
+LicenseTypeName = StrEnum("LicenseTypeName", {key: key for key in LICENSE_TYPES})  # type: ignore[misc]
+Answer = TypeVar("Answer")
 
 _SUBJECT_TYPE = typer.Option(SubjectType.ID_CARD, "--subject-type", help="What the subject identifier is.")
 _SUBJECT = typer.Option(..., "--subject", help="The subject's identifier (citizen ID, USCC, unit number).")
@@ -137,6 +146,63 @@ def verify(
     )
 
 
+@app.command("licenses")
+def licenses(
+    license_type: LicenseTypeName = typer.Argument(..., help="The license type."),
+    subject_type: SubjectType = _SUBJECT_TYPE,
+    subject: str = _SUBJECT,
+    matter: str = _MATTER,
+    purpose: str = _PURPOSE,
+    operator_id: str = _OPERATOR_ID,
+    operator_name: str = _OPERATOR_NAME,
+    legal_basis: str | None = _LEGAL_BASIS,
+    status: bool = typer.Option(
+        True, "--status/--no-status", help="Read each license's status list from the hub (else: unknown)."
+    ),
+    client_id: str = _CLIENT_ID,
+    key: Path | None = _KEY,
+    hub: str | None = _HUB,
+    hub_id: str | None = _HUB_ID,
+    ca: Path | None = _CA,
+    save: Path | None = _SAVE,
+) -> None:
+    """Search a subject's e-licenses of one type; print each license's identifier and checks (✓/✗).
+
+    Exit code 0: the answer is valid evidence, even if a license in it is expired or revoked (printed, ✗).
+    Exit code 1: the hub refused, could not be reached, or its answer is not valid evidence.
+    """
+    value = required(subject, "--subject", "the subject's identifier")
+    context = _request_context(matter, purpose, operator_id, operator_name, legal_basis)
+    search = _exchange(
+        lambda client: client.search_licenses(
+            license_type.value, subject_type.value, value, **context, check_status=status
+        ),
+        client_id=client_id,
+        key=key,
+        hub=hub,
+        hub_id=hub_id,
+        ca=ca,
+    )
+    _print_search(search, license_type.value)
+    _save(search.evidence, save)
+
+
+def _print_search(search: LicenseSearch, license_type: str) -> None:
+    evidence = search.evidence
+    subject = evidence.payload["subject"]["value"]
+    count = len(search.licenses)
+    typer.echo(
+        f"{count} {license_type} license{'' if count == 1 else 's'} of {subject}: evidence {evidence.id}, "
+        f"signed by {evidence.department_id}, audit log entry {evidence.log_index}"
+    )
+    for found in search.licenses:
+        verdict = "valid" if found.ok else f"NOT VALID ({', '.join(found.failed)})"
+        typer.echo(f"{found.identifier}  {found.claims.get('license_name', '')}  {verdict}")
+        width = max(len(check.name) for check in found.checks)
+        for check in found.checks:
+            typer.echo(f"  {'✓' if check.ok else '✗'} {check.name:<{width}}  {check.detail}")
+
+
 def parse_claims(values: list[str]) -> dict[str, str]:
     """``["name=张三", "sex=1"]`` as ``{"name": "张三", "sex": "1"}``; the first ``=`` separates."""
     if not values:
@@ -184,6 +250,21 @@ def _run(
     ca: Path | None,
     save: Path | None,
 ) -> None:
+    evidence = _exchange(exchange_, client_id=client_id, key=key, hub=hub, hub_id=hub_id, ca=ca)
+    typer.echo(json.dumps(evidence.payload, ensure_ascii=False, indent=2))
+    _save(evidence, save)
+
+
+def _exchange(
+    exchange_: Callable[[ExchangeClient], Answer],
+    *,
+    client_id: str,
+    key: Path | None,
+    hub: str | None,
+    hub_id: str | None,
+    ca: Path | None,
+) -> Answer:
+    """Build the client and run one exchange; every failure is one red line and exit code 1."""
     current = settings()
     key_path = key or current.demo_dir / "consumer.key"
     ca_path = ca or current.ca_cert_path
@@ -198,7 +279,7 @@ def _run(
         fail(escape(str(exc)))
     try:
         with client:
-            evidence = exchange_(client)
+            return exchange_(client)
     except HubError as exc:
         reference = f" (request_id {exc.request_id})" if exc.request_id else ""
         fail(escape(f"hub answered {exc.status} {exc.type}: {exc.detail or exc.title}{reference}"))
@@ -208,7 +289,10 @@ def _run(
         fail(escape(f"the answer is not valid evidence: {exc.check}: {exc.detail}"))
     except (ExchangeClientError, ValueError) as exc:
         fail(escape(str(exc)))
-    typer.echo(json.dumps(evidence.payload, ensure_ascii=False, indent=2))
+
+
+def _save(evidence: Evidence, save: Path | None) -> None:
+    """Keep the evidence and the exact request bytes it is bound to (``req_hash``)."""
     if save is not None:
         request_path = save.with_name(f"{save.stem}.request.jwt")
         try:

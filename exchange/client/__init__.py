@@ -12,6 +12,9 @@
     evidence.data        # the granted items
     evidence.token       # the signed evidence to store as proof (with evidence.request_body)
 
+    search = client.search_licenses("household_register", "id_card", "110101199003074514", ...)
+    search.licenses      # each credential (SD-JWT VC) with its checks, validity and status
+
 The protocol itself (for Java, .NET, ...) is documented in docs/protocol.md.
 """
 
@@ -39,6 +42,7 @@ from exchange.client._evidence import (
     request_hash,
     verify_evidence,
 )
+from exchange.client._licenses import LicenseCredential, LicenseSearch
 
 __all__ = [
     "DEFAULT_HUB_ID",
@@ -56,6 +60,8 @@ __all__ = [
     "HubUnreachable",
     "InvalidIdentifier",
     "LegacyError",
+    "LicenseCredential",
+    "LicenseSearch",
     "NotFound",
     "RateLimited",
     "Replay",

@@ -39,6 +39,8 @@ from exchange.client._evidence import (
     load_ca_certificate,
     revocation_state,
 )
+from exchange.client._licenses import LicenseSearch, StatusLists, license_search
+from exchange.licenses.types import LICENSE_TYPES
 
 DEFAULT_HUB_ID = "exchange-hub"
 DEFAULT_LIFETIME = 60
@@ -55,7 +57,8 @@ class SubjectType(StrEnum):
 
 
 class ExchangeClient:
-    """A consumer system's client for ``POST /v1/query/{code}`` and ``POST /v1/verify/{code}``.
+    """A consumer system's client for ``POST /v1/query/{code}``, ``POST /v1/verify/{code}`` and
+    ``POST /v1/licenses/search``.
 
     Every answer is returned only after it has been verified as evidence; use it as a context
     manager (or call :meth:`close`) to release the connection pool.
@@ -80,7 +83,7 @@ class ExchangeClient:
         key_passphrase: bytes | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """Prepare a client; nothing is sent until :meth:`query` or :meth:`verify`.
+        """Prepare a client; nothing is sent until a request (:meth:`query`, :meth:`verify`, ...).
 
         Args:
             client_id: the consumer's registered ``client_id`` (the requests' ``iss``).
@@ -98,7 +101,8 @@ class ExchangeClient:
                 a 429; 0 (the default) never retries.
             max_retry_wait: a 429 asking to wait longer than this many seconds is raised at once.
             crl: a CRL of the hub CA (object or PEM/DER file) to check department certificates
-                against; without one, revocation is not checked.
+                against (those of evidence, credentials and status lists); without one,
+                revocation is not checked.
             clock_skew: seconds of clock difference tolerated between this machine and the hub.
             key_passphrase: the passphrase of an encrypted key file.
             sleep: how to wait before a 429 retry (tests pass a recorder).
@@ -191,9 +195,9 @@ class ExchangeClient:
         if not all(isinstance(item, str) and item for item in items) or len(set(items)) != len(items):
             raise ValueError("fields must be distinct, non-empty data item names")
         return self._exchange(
-            "query",
-            resource_code,
+            self._resource_url("query", resource_code),
             {"fields": items},
+            resource_code=resource_code,
             subject_type=subject_type,
             subject_value=subject_value,
             matter_code=matter_code,
@@ -244,9 +248,9 @@ class ExchangeClient:
         if not all(isinstance(item, str) and item for item in claims):
             raise ValueError("claim names must be non-empty strings")
         return self._exchange(
-            "verify",
-            resource_code,
+            self._resource_url("verify", resource_code),
             {"claims": dict(claims)},
+            resource_code=resource_code,
             subject_type=subject_type,
             subject_value=subject_value,
             matter_code=matter_code,
@@ -256,12 +260,96 @@ class ExchangeClient:
             legal_basis=legal_basis,
         )
 
+    def search_licenses(
+        self,
+        license_type: str,
+        subject_type: str,
+        subject_value: str,
+        *,
+        matter_code: str,
+        purpose: str,
+        operator_id: str,
+        operator_name: str,
+        legal_basis: str | None = None,
+        check_status: bool = True,
+    ) -> LicenseSearch:
+        """Ask for a subject's e-licenses of one type (``POST /v1/licenses/search``).
+
+        The answer is evidence like a query's, signed by the issuing department, whose
+        ``credentials`` are SD-JWT VCs (RFC 9901). Each credential must be genuine (signature,
+        chain, issuer, disclosures), of ``license_type``, issued by the signing department and held
+        by the subject, or the whole answer is rejected. Whether each license is within its validity
+        period and not revoked (Token Status List, draft-ietf-oauth-status-list) is reported per
+        license, never raised: an expired license is a fact, not a forgery.
+
+        Args:
+            license_type: ``household_register``, ``tax_payment_certificate``,
+                ``social_insurance_certificate`` or ``real_estate_title``.
+            subject_type: ``id_card``, ``uscc`` or ``property_unit``.
+            subject_value: the holder's identifier.
+            matter_code: the approval matter this request serves.
+            purpose: a short text saying why.
+            operator_id: the clerk's id in the consumer system.
+            operator_name: the clerk's name.
+            legal_basis: optionally, the legal basis of the request.
+            check_status: fetch each distinct status list once, from this hub only, and read each
+                license's status; ``False`` leaves every status ``unknown`` (not consulted).
+
+        Returns:
+            A :class:`LicenseSearch`: the verified ``evidence`` (store ``evidence.token`` and
+            ``evidence.request_body``) and one :class:`LicenseCredential` per credential with its
+            full report (``validity_period`` and ``status`` included).
+
+        Raises:
+            ValueError: an argument is malformed, e.g. an unknown license type (nothing was sent).
+            HubError: the hub answered with a problem document (a subclass per status).
+            HubUnreachable: no answer from the hub.
+            EvidenceRejected: the answer failed a check (``check`` ``credentials`` for a credential).
+        """
+        if not isinstance(license_type, str) or license_type not in LICENSE_TYPES:
+            raise ValueError(f"license_type must be one of {', '.join(LICENSE_TYPES)}, not {license_type!r}")
+        evidence = self._exchange(
+            f"{self.hub_url}/v1/licenses/search",
+            {"license_type": license_type},
+            resource_code=None,
+            subject_type=subject_type,
+            subject_value=subject_value,
+            matter_code=matter_code,
+            purpose=purpose,
+            operator_id=operator_id,
+            operator_name=operator_name,
+            legal_basis=legal_basis,
+        )
+        now = self._clock()
+        status_of = (
+            StatusLists(
+                self._http,
+                hub_url=self.hub_url,
+                ca_certificate=self.ca_certificate,
+                department_id=evidence.department_id,
+                now=now,
+                revocation=self._revocation,
+            )
+            if check_status
+            else None
+        )
+        return license_search(
+            evidence,
+            ca_certificate=self.ca_certificate,
+            now=now,
+            status_of=status_of,
+            revocation=self._revocation,
+        )
+
+    def _resource_url(self, kind: str, resource_code: str) -> str:
+        return f"{self.hub_url}/v1/{kind}/{quote(resource_code, safe='')}"
+
     def _exchange(
         self,
-        kind: str,
-        resource_code: str,
+        url: str,
         asked: dict[str, Any],
         *,
+        resource_code: str | None,
         subject_type: str,
         subject_value: str,
         matter_code: str,
@@ -270,9 +358,13 @@ class ExchangeClient:
         operator_name: str,
         legal_basis: str | None,
     ) -> Evidence:
-        """Sign, send, and verify the answer: the whole exchange, top to bottom."""
+        """Sign, send, and verify the answer: the whole exchange, top to bottom.
+
+        ``resource_code`` is ``None`` for a license search, whose request names none.
+        """
+        if resource_code is not None:
+            _require_text(resource_code=resource_code)
         _require_text(
-            resource_code=resource_code,
             subject_value=subject_value,
             matter_code=matter_code,
             purpose=purpose,
@@ -283,7 +375,6 @@ class ExchangeClient:
             raise ValueError(f"subject_type must be one of {', '.join(SubjectType)}, not {subject_type!r}")
         if legal_basis is not None and not isinstance(legal_basis, str):
             raise ValueError("legal_basis must be a string")
-        url = f"{self.hub_url}/v1/{kind}/{quote(resource_code, safe='')}"
         retries = 0
         while True:
             claims = self._claims(resource_code, subject_type, subject_value, asked)
@@ -304,6 +395,7 @@ class ExchangeClient:
                 subject=dict(claims["subject"]),
                 fields=tuple(asked["fields"]) if "fields" in asked else None,
                 claims=dict(asked["claims"]) if "claims" in asked else None,
+                license_type=asked.get("license_type"),
             )
             response = self._post(url, body)
             if response.status_code == 200:
@@ -315,19 +407,20 @@ class ExchangeClient:
             self._sleep(float(error.retry_after if error.retry_after is not None else 1))
 
     def _claims(
-        self, resource_code: str, subject_type: str, subject_value: str, asked: dict[str, Any]
+        self, resource_code: str | None, subject_type: str, subject_value: str, asked: dict[str, Any]
     ) -> dict[str, Any]:
         iat = int(self._clock().timestamp())
-        return {
+        claims: dict[str, Any] = {
             "iss": self.client_id,
             "aud": self.hub_id,
             "iat": iat,
             "exp": iat + self._lifetime,
             "jti": uuid.uuid4().hex,
-            "resource": resource_code,
-            "subject": {"type": str(subject_type), "value": subject_value},
-            **asked,
         }
+        if resource_code is not None:  # a license search has none: the hub picks it by license_type
+            claims["resource"] = resource_code
+        claims["subject"] = {"type": str(subject_type), "value": subject_value}
+        return claims | asked
 
     def _post(self, url: str, body: bytes) -> httpx.Response:
         try:

@@ -9,7 +9,13 @@ CA certificate, so a stored token can be checked offline years later:
   validity, end-entity signing profile, accepted key; revocation only when a CRL is supplied,
   and then a listed serial rejects the evidence whatever the dates, since revocation usually
   means a compromised key);
-- ``iat`` must not lie in the verifier's future (beyond the clock skew), nor before the request.
+- ``iat`` must not lie in the verifier's future (beyond the clock skew), nor before the request;
+- the answer is exactly one of ``data`` (query), ``results`` (verify) and ``credentials`` (license
+  search), the one the request asked for. Each credential is an SD-JWT VC (RFC 9901) that must pass,
+  offline, its signature, chain, issuer and disclosure checks, be of the license type asked, be
+  issued by the department that signed the evidence and name the subject as its holder. Whether a
+  license is still within its validity period or revoked is a fact about the license, reported per
+  license by :meth:`ExchangeClient.search_licenses`, never a reason to reject the evidence.
 
 Time is checked here against the caller's clock, never the wall clock, so tests and
 "as of" verifications fix ``now`` (cryptography's ``*_at_time`` habit).
@@ -37,10 +43,16 @@ from certs.revocation import RevocationState, crl_state
 from certs.store import load_certificate
 from certs.verification import verify_certificate
 from exchange.client._errors import EvidenceRejected
+from exchange.licenses.sealing import issuer_of, verify_credential
+from exchange.licenses.types import HOLDER_CODE_TYPES, LICENSE_TYPES
 
 REQUEST_TYP = "exchange-request+jwt"
 EVIDENCE_TYP = "exchange-evidence+jwt"
 RESULT_VALUES = frozenset({"match", "mismatch", "unknown"})
+# What each kind of request is answered with (DESIGN.md "Signed response", "E-licenses").
+ANSWERS = {"query": "data", "verify": "results", "license": "credentials"}
+# The checks of a credential that make it evidence; validity_period and status describe the license.
+CREDENTIAL_EVIDENCE_CHECKS = ("signature", "chain", "issuer", "disclosures")
 DEFAULT_CLOCK_SKEW = 60  # seconds of disagreement tolerated between our clock and the hub's
 
 # certs.jose.verify also checks exp, nbf and iat against a clock. Evidence is a permanent record whose
@@ -80,13 +92,18 @@ class Evidence:
 
     @property
     def data(self) -> dict[str, Any] | None:
-        """The data items of a query answer, or ``None`` for a verify answer."""
+        """The data items of a query answer, or ``None`` for a verify or license search answer."""
         return self.payload.get("data")
 
     @property
     def results(self) -> dict[str, str] | None:
-        """``{item: "match" | "mismatch" | "unknown"}`` of a verify answer, or ``None`` for a query."""
+        """``{item: "match" | "mismatch" | "unknown"}`` of a verify answer, or ``None`` otherwise."""
         return self.payload.get("results")
+
+    @property
+    def credentials(self) -> list[str] | None:
+        """The SD-JWT VCs (RFC 9901) of a license search answer, or ``None`` for query and verify."""
+        return self.payload.get("credentials")
 
     @property
     def log_index(self) -> int:
@@ -100,16 +117,30 @@ class Evidence:
 
 @dataclass(frozen=True)
 class SentRequest:
-    """What a request asked, as the evidence must echo it."""
+    """What a request asked, as the evidence must echo it.
+
+    A license search names ``license_type`` and no ``resource`` (the hub picks the resource that
+    issues that type), so ``resource`` is ``None`` for it and the evidence's is checked for form only.
+    """
 
     jti: str
     body: bytes
     issuer: str
     issued_at: int
-    resource: str
+    resource: str | None
     subject: dict[str, str]
     fields: tuple[str, ...] | None = None
     claims: dict[str, Any] | None = None
+    license_type: str | None = None
+
+    @property
+    def kind(self) -> str | None:
+        """``query``, ``verify`` or ``license``: what the request asked (``None``: nothing we know)."""
+        if self.license_type is not None:
+            return "license"
+        if self.fields is not None:
+            return "query"
+        return "verify" if self.claims is not None else None
 
     @classmethod
     def from_body(cls, body: bytes) -> SentRequest:
@@ -119,15 +150,17 @@ class SentRequest:
             segment = text.split(".")[1] if text.count(".") == 2 else ""
             claims = json.loads(_b64url_decode(segment))
             fields, asked = claims.get("fields"), claims.get("claims")
+            license_type = claims.get("license_type")
             return cls(
                 jti=_string(claims["jti"]),
                 body=body,
                 issuer=_string(claims["iss"]),
                 issued_at=_integer(claims["iat"]),
-                resource=_string(claims["resource"]),
+                resource=None if license_type is not None else _string(claims["resource"]),
                 subject=dict(claims["subject"]),
                 fields=tuple(fields) if isinstance(fields, list) else None,
                 claims=dict(asked) if isinstance(asked, dict) else None,
+                license_type=None if license_type is None else _string(license_type),
             )
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError) as exc:
             raise EvidenceRejected("request_body", f"not a request JWT of this protocol ({exc})") from None
@@ -186,19 +219,21 @@ def verify_evidence(
             the CA in ``x5c`` is ignored.
         client_id: the consumer the evidence was issued to (its ``aud``).
         request_body: the exact request bytes that were sent. When given, ``req``, ``req_hash``,
-            ``resource``, ``subject`` and the items are checked against it; without it only
-            their form is.
+            ``resource``, ``subject`` and the items (or the license type) are checked against it;
+            without it only their form is.
         now: the verifier's time, timezone-aware (default: the current time); ``iat`` must not
             be after it. Certificates are checked at ``iat``, not at ``now``.
         crl: a CRL of the hub CA (object or PEM/DER file). Without one, revocation is not checked.
         clock_skew: seconds of tolerated clock difference.
 
     Returns:
-        The verified :class:`Evidence`.
+        The verified :class:`Evidence`. For a license search, every credential has passed its
+        signature, chain, issuer and disclosure checks (validity period and status are not
+        evidence checks: run ``exchange.licenses.sealing.verify_credential`` for them).
 
     Raises:
         EvidenceRejected: a check failed; ``check`` names it (e.g. ``signature``, ``req_hash``,
-            ``certificate.chain``).
+            ``certificate.chain``, ``credentials``).
         ValueError: the CA certificate or the CRL cannot be used, or ``now`` is naive.
     """
     if now is not None and now.tzinfo is None:
@@ -269,6 +304,16 @@ def check_evidence(
     log = payload.get("log")
     if not isinstance(log, dict) or not _is_int(log.get("index")) or log["index"] < 0:
         raise EvidenceRejected("log", 'log must be {"index": n} with n a non-negative integer')
+    if "credentials" in payload:
+        _check_credentials(
+            payload["credentials"],
+            subject=payload["subject"],
+            department_id=department_id,
+            license_type=expected.license_type if expected is not None else None,
+            ca_certificate=ca_certificate,
+            revocation=revocation,
+            at=datetime.fromtimestamp(iat, UTC),
+        )
     return Evidence(
         payload=payload,
         token=token,
@@ -352,7 +397,7 @@ def _check_binding(payload: Mapping[str, Any], expected: SentRequest | None, cli
         raise EvidenceRejected("req", f"req {req!r} is not the request's jti {expected.jti!r}")
     if req_hash != request_hash(expected.body):
         raise EvidenceRejected("req_hash", "req_hash is not the SHA-256 of the request body that was sent")
-    if resource != expected.resource:
+    if expected.resource is not None and resource != expected.resource:
         raise EvidenceRejected("resource", f"resource {resource!r} is not {expected.resource!r}")
     if not same_subject(subject, expected.subject):
         raise EvidenceRejected("subject", "subject is not the one asked about")
@@ -372,33 +417,95 @@ def same_subject(answered: Mapping[str, str], asked: Mapping[str, str]) -> bool:
 
 
 def _check_answer(payload: Mapping[str, Any], expected: SentRequest | None) -> None:
-    has_data, has_results = "data" in payload, "results" in payload
-    if has_data == has_results:
-        raise EvidenceRejected("answer", "evidence must carry exactly one of data and results")
-    if has_data:
-        data = payload["data"]
-        if not isinstance(data, dict):
+    given = [name for name in ANSWERS.values() if name in payload]
+    if len(given) != 1:
+        raise EvidenceRejected("answer", "evidence must carry exactly one of data, results and credentials")
+    answer = given[0]
+    if answer == "data":
+        if not isinstance(payload["data"], dict):
             raise EvidenceRejected("data", "data must be an object of data items")
-        if expected is not None:
-            if expected.fields is None:
-                raise EvidenceRejected("answer", "a verify request was answered with data")
-            extra = sorted(set(data) - set(expected.fields))
-            if extra:
-                raise EvidenceRejected("data", f"items that were not asked for: {', '.join(extra)}")
+    elif answer == "results":
+        results = payload["results"]
+        if not isinstance(results, dict):
+            raise EvidenceRejected("results", "results must be an object of item: match|mismatch|unknown")
+        bad = sorted(
+            item
+            for item, value in results.items()
+            if not isinstance(value, str) or value not in RESULT_VALUES
+        )
+        if bad:
+            raise EvidenceRejected("results", f"not match, mismatch or unknown: {', '.join(bad)}")
+    elif not isinstance(payload["credentials"], list) or not all(
+        isinstance(credential, str) for credential in payload["credentials"]
+    ):
+        raise EvidenceRejected("credentials", "credentials must be a list of SD-JWT VC compact strings")
+    if expected is None:
         return
-    results = payload["results"]
-    if not isinstance(results, dict):
-        raise EvidenceRejected("results", "results must be an object of item: match|mismatch|unknown")
-    bad = sorted(
-        item for item, value in results.items() if not isinstance(value, str) or value not in RESULT_VALUES
-    )
-    if bad:
-        raise EvidenceRejected("results", f"not match, mismatch or unknown: {', '.join(bad)}")
-    if expected is not None:
-        if expected.claims is None:
-            raise EvidenceRejected("answer", "a query request was answered with results")
-        if set(results) != set(expected.claims):
-            raise EvidenceRejected("results", "results do not answer exactly the claims that were sent")
+    if ANSWERS.get(expected.kind or "") != answer:
+        raise EvidenceRejected(
+            "answer", f"a {expected.kind or 'malformed'} request was answered with {answer}"
+        )
+    if answer == "data":
+        extra = sorted(set(payload["data"]) - set(expected.fields or ()))
+        if extra:
+            raise EvidenceRejected("data", f"items that were not asked for: {', '.join(extra)}")
+    elif answer == "results" and set(payload["results"]) != set(expected.claims or {}):
+        raise EvidenceRejected("results", "results do not answer exactly the claims that were sent")
+
+
+def _check_credentials(
+    credentials: list[str],
+    *,
+    subject: Mapping[str, str],
+    department_id: str,
+    license_type: str | None,
+    ca_certificate: x509.Certificate,
+    revocation: RevocationState | None,
+    at: datetime,
+) -> None:
+    """Each credential of a license search answer is a genuine license of the subject, of the type asked.
+
+    Checked offline at the evidence's ``iat`` (as the department certificate is), with
+    ``status_of=None``: the validity period and the Token Status List describe the license, not the
+    answer, and are reported by :meth:`ExchangeClient.search_licenses` instead.
+    """
+    asked_vct = LICENSE_TYPES[license_type].vct if license_type in LICENSE_TYPES else None
+    if license_type is not None and asked_vct is None:
+        raise EvidenceRejected(
+            "credentials", f"the request asked for an unknown license type {license_type!r}"
+        )
+    holder_code_type = HOLDER_CODE_TYPES.get(subject["type"])
+    for index, credential in enumerate(credentials):
+        try:
+            report = verify_credential(
+                credential, ca_certificate=ca_certificate, now=at, status_of=None, revocation=revocation
+            )
+        except (ValueError, OverflowError, OSError) as exc:  # e.g. a timestamp no datetime can hold
+            raise EvidenceRejected("credentials", f"credential {index}: cannot be checked: {exc}") from None
+        for name in CREDENTIAL_EVIDENCE_CHECKS:
+            check = report.check(name)
+            if not check.ok:
+                raise EvidenceRejected("credentials", f"credential {index}: {name}: {check.detail}")
+        claims = report.claims
+        if asked_vct is not None and report.vct != asked_vct:
+            raise EvidenceRejected(
+                "credentials", f"credential {index}: vct {report.vct!r} is not the {license_type} asked for"
+            )
+        if claims.get("iss") != issuer_of(department_id):
+            raise EvidenceRejected(
+                "credentials",
+                f"credential {index}: issued by {claims.get('iss')!r}, not by {department_id} "
+                "who signed the evidence",
+            )
+        holder = claims.get("holder_code")
+        if not isinstance(holder, str):
+            raise EvidenceRejected("credentials", f"credential {index}: holder_code is not disclosed")
+        if not same_subject({"type": subject["type"], "value": holder}, subject) or (
+            claims.get("holder_code_type") != holder_code_type
+        ):
+            raise EvidenceRejected(
+                "credentials", f"credential {index}: its holder is not the subject asked about"
+            )
 
 
 def _b64url_decode(segment: str) -> bytes:

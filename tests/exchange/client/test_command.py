@@ -1,10 +1,12 @@
-"""`exchange client query|verify`: the embedded demo's defaults, JSON on stdout, one red line on error."""
+"""`exchange client query|verify|licenses`: the embedded demo's defaults, JSON (or each license) on stdout,
+one red line on error."""
 
 from __future__ import annotations
 
 import functools
 import json
 import stat
+from datetime import date
 
 import httpx
 import pytest
@@ -15,8 +17,17 @@ from certs.keys import generate_private_key, write_private_key
 from exchange.cli.context import console, errors
 from exchange.client import ExchangeClient, verify_evidence
 from exchange.demo import DEMO_CLIENT_ID
+from exchange.licenses.status_list import INVALID
 from tests.conftest import NOW
-from tests.exchange.client.conftest import RECORD, RESOURCE, SUBJECT, FakeHub, problem
+from tests.exchange.client.conftest import (
+    LICENSE_TYPE,
+    RECORD,
+    RESOURCE,
+    STATUS_LIST_ID,
+    SUBJECT,
+    FakeHub,
+    problem,
+)
 
 runner = CliRunner()
 console.width = errors.width = 200
@@ -159,3 +170,64 @@ def test_the_subject_type_is_a_choice(hub):
     result = invoke("query", RESOURCE, "--subject-type", "uscc", "--subject", "X", "--fields", "name", *WHO)
     assert result.exit_code == 0, result.output
     assert hub.claims[0]["subject"] == {"type": "uscc", "value": "X"}
+
+
+# --- exchange client licenses ---------------------------------------------------------------------
+
+
+def test_licenses_prints_each_license_and_check_and_saves_the_evidence(hub, sealer, tmp_path, initialised):
+    """An expired and a revoked license are printed with ✗ on their check; the exit code stays 0."""
+    hub.credentials = [
+        sealer(index=0, serial="H7Q2K9"),
+        sealer(index=1, serial="H7Q2KA"),
+        sealer(index=2, serial="H7Q2KB", valid_to=date(2025, 12, 31)),
+    ]
+    hub.status_lists[STATUS_LIST_ID].set(1, INVALID)
+    saved = tmp_path / "licenses.jwt"
+    result = invoke("licenses", LICENSE_TYPE, "--subject", SUBJECT, *WHO, "--save", str(saved))
+
+    assert result.exit_code == 0, result.output
+    assert hub.requests[0].url == "http://127.0.0.1:8000/v1/licenses/search"
+    assert hub.claims[0]["license_type"] == LICENSE_TYPE and "resource" not in hub.claims[0]
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"3 household_register licenses of {SUBJECT}: evidence ev-0, signed by household, " + (
+        "audit log entry 41"
+    )
+    valid, revoked, expired = (line for line in lines if line.startswith("1.2.156.3005.2.1110001."))
+    assert valid.endswith("  居民户口簿  valid")
+    assert revoked.endswith("NOT VALID (status)") and expired.endswith("NOT VALID (validity_period)")
+    assert sum(line.startswith("  ✓ signature ") for line in lines) == 3
+    assert "  ✗ status           revoked: INVALID in" in result.stdout
+    assert "  ✗ validity_period  expired at 2026-01-01T00:00:00+08:00" in result.stdout
+    assert f"evidence saved to {saved}" in result.stderr
+    evidence = verify_evidence(
+        saved.read_text().strip(),
+        ca_certificate=initialised.ca_cert,
+        client_id=DEMO_CLIENT_ID,
+        request_body=saved.with_name("licenses.request.jwt").read_bytes().strip(),
+        now=NOW,
+    )
+    assert evidence.credentials == hub.credentials
+
+
+def test_licenses_without_status_checking_fetches_no_status_list(hub, sealer):
+    hub.credentials = [sealer()]
+    result = invoke("licenses", LICENSE_TYPE, "--subject", SUBJECT, *WHO, "--no-status")
+    assert result.exit_code == 0, result.output
+    assert "  ✓ status           unknown: status list" in result.stdout
+    assert [request.method for request in hub.requests] == ["POST"]
+
+
+def test_licenses_rejected_evidence_exits_1(hub, sealer):
+    hub.credentials = [sealer(holder_code="110105194912310037")]
+    result = invoke("licenses", LICENSE_TYPE, "--subject", SUBJECT, *WHO)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.strip() == (
+        "error: the answer is not valid evidence: credentials: credential 0: its holder is not the subject "
+        "asked about"
+    )
+
+
+def test_licenses_of_an_unknown_type_is_a_usage_error(hub):
+    result = invoke("licenses", "passport", "--subject", SUBJECT, *WHO)
+    assert result.exit_code == 2 and hub.requests == []

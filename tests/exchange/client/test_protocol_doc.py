@@ -1,10 +1,13 @@
 """docs/protocol.md's worked example stays true: the SDK produces its request byte for byte, another
-JOSE library verifies it, and its kid, req_hash and error table match the code."""
+JOSE library verifies it, its kid, req_hash and error table match the code, and the license search
+example runs."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import re
+import shutil
 import uuid
 import warnings
 from pathlib import Path
@@ -15,10 +18,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from joserfc import jwt as rfc_jwt
 from joserfc.jwk import OKPKey
 
+import exchange.client
 from certs.jwk import jwk_thumbprint
-from exchange.client import ExchangeClient, NotFound, request_hash
+from certs.keys import generate_private_key, write_private_key
+from exchange.client import ExchangeClient, NotFound, request_hash, verify_evidence
 from exchange.client import _client as client_module
 from tests.conftest import NOW
+from tests.exchange.client.conftest import FakeHub
 from tests.exchange.client.test_errors import CASES
 
 DOC = (Path(__file__).resolve().parents[3] / "docs" / "protocol.md").read_text(encoding="utf-8")
@@ -89,3 +95,41 @@ def test_the_error_table_lists_every_status_and_slug():
     for status, slug, kind in CASES:
         row = next(line for line in DOC.splitlines() if line.startswith(f"| {status} |"))
         assert f"`{slug}`" in row and kind.__name__ in row
+
+
+def _python_blocks(section: str) -> list[str]:
+    body = DOC.split(f"\n## {section}", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^```python\n(.*?)^```", body, flags=re.MULTILINE | re.DOTALL)
+
+
+def test_the_license_search_example_runs(monkeypatch, initialised, signer, sealer, capsys):
+    """Section 10's example, as printed, against the fake hub (the current directory is a fresh tmp)."""
+    (example,) = _python_blocks("10. ")
+    key = generate_private_key()
+    write_private_key(Path("var/demo/consumer.key"), key)
+    Path("var/pki").mkdir(parents=True)
+    shutil.copy(initialised.ca_cert, "var/pki/ca.pem")
+    hub = FakeHub(key, signer, client_id="demo-approval")
+    hub.credentials = [sealer(index=0), sealer(index=1, serial="H7Q2KA")]
+    hub.status_lists["household-1"].set(1, 1)  # the second one is revoked
+    # The example runs at the tests' fixed time, over the fake hub: only the clock and transport differ.
+    transport = httpx.MockTransport(hub)
+    monkeypatch.setattr(
+        exchange.client,
+        "ExchangeClient",
+        functools.partial(ExchangeClient, transport=transport, clock=lambda: NOW),
+    )
+    monkeypatch.setattr(exchange.client, "verify_evidence", functools.partial(verify_evidence, now=NOW))
+    stored: list[tuple[str, bytes]] = []
+
+    namespace = {"store": lambda token, body: stored.append((token, body))}
+    exec(compile(example, "docs/protocol.md", "exec"), namespace)  # noqa: S102 - our own documentation
+
+    search = namespace["search"]
+    assert stored == [(search.evidence.token, search.evidence.request_body)]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == f"{search.licenses[0].identifier} valid"
+    assert f"{search.licenses[1].identifier} invalid" in printed and "✗ status revoked: INVALID in " in (
+        "\n".join(printed)
+    )
+    assert namespace["shown"].count("~") == 3  # the issuer-signed JWT and two Disclosures

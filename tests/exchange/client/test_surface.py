@@ -23,6 +23,8 @@ PUBLIC = [
     "HubUnreachable",
     "InvalidIdentifier",
     "LegacyError",
+    "LicenseCredential",
+    "LicenseSearch",
     "NotFound",
     "RateLimited",
     "Replay",
@@ -55,15 +57,18 @@ def test_the_documented_signatures_hold():
     parameters = inspect.signature(ExchangeClient).parameters
     assert parameters["hub_id"].default == "exchange-hub" and parameters["timeout"].default == 10
     assert parameters["retries_on_429"].default == 0
-    for method in (ExchangeClient.query, ExchangeClient.verify):
+    for method in (ExchangeClient.query, ExchangeClient.verify, ExchangeClient.search_licenses):
         names = inspect.signature(method).parameters
-        assert [n for n, p in names.items() if p.kind is p.KEYWORD_ONLY] == [
+        assert [n for n, p in names.items() if p.kind is p.KEYWORD_ONLY][:5] == [
             "matter_code",
             "purpose",
             "operator_id",
             "operator_name",
             "legal_basis",
         ]
+    search = inspect.signature(ExchangeClient.search_licenses).parameters
+    assert list(search)[1:4] == ["license_type", "subject_type", "subject_value"]
+    assert search["check_status"].kind is inspect.Parameter.KEYWORD_ONLY and search["check_status"].default
     keyword_only = [
         n for n, p in inspect.signature(verify_evidence).parameters.items() if p.kind is p.KEYWORD_ONLY
     ]
