@@ -10,6 +10,7 @@ process at a time works on a department's run (:mod:`exchange.licenses.lease`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -19,8 +20,10 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from adapters.base import Adapter, CertificateRecord, Change, Department
+from adapters.errors import LegacyTimeout, LegacyUnavailable
 from exchange.db.engine import session_scope
 from exchange.licenses import store
 from exchange.licenses.lease import Holder, SyncBusy, check_free, claim
@@ -33,6 +36,11 @@ from exchange.queries.evidence import DepartmentSigner
 # 0.1 ms a record, so fewer, larger batches are cheaper (docs/performance.md).
 BATCH_SIZE = 5000
 DEFAULT_HOLDER = "exchange sync"
+# Seconds a batch waits for a legacy system that is busy or down before the run fails: well inside the
+# lease (exchange/licenses/lease.py), so a waiting holder is not taken over.
+EXTRACT_PATIENCE = 300.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,6 +104,7 @@ def sync_batch(
     public_url: str,
     batch_size: int = BATCH_SIZE,
     holder: Holder | None = None,
+    patience: float = EXTRACT_PATIENCE,
 ) -> BatchOutcome:
     """One batch after the run's watermark: validated, sealed, upserted, and the watermark moved.
 
@@ -109,7 +118,7 @@ def sync_batch(
     if run is None or run.status != "running":
         raise ValueError(f"sync run {run_id} is not running")
     claim(run, holder or Holder.this_process(DEFAULT_HOLDER), now=now)
-    changes: list[Change] = list(islice(adapter.changes_since(run.watermark_to), batch_size))
+    changes = read_changes(adapter, run.watermark_to, batch_size, patience=patience)
     outcome = BatchOutcome(read=len(changes))
     if not changes:
         return outcome
@@ -260,6 +269,32 @@ def sync_batches(
         if not outcome.read:
             return
         yield outcome
+
+
+def read_changes(adapter: Adapter, watermark: str | None, size: int, *, patience: float) -> list[Change]:
+    """Up to ``size`` changes after ``watermark``, waiting out a legacy system that is busy or down.
+
+    Reading the feed is idempotent, so a legacy failure (unavailable, timed out) is retried from the
+    same watermark with exponential backoff for up to ``patience`` seconds; a big first drop (the tax
+    bureau's batch files) is ingested over several such calls. Then the failure propagates.
+    """
+
+    def waiting(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0
+        name = adapter.department.id
+        log.warning("%s: legacy system not ready (%s); retrying in %.1f s", name, error, delay)
+
+    for attempt in Retrying(
+        retry=retry_if_exception_type((LegacyUnavailable, LegacyTimeout)),
+        stop=stop_after_delay(patience),
+        wait=wait_exponential(multiplier=0.5, max=10),
+        before_sleep=waiting,
+        reraise=True,
+    ):
+        with attempt:
+            return list(islice(adapter.changes_since(watermark), size))
+    raise AssertionError("unreachable: tenacity returns or raises")  # pragma: no cover
 
 
 def _latest_per_source(changes: list[Change]) -> list[Change]:

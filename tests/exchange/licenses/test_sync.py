@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.base import Change
+from adapters.errors import LegacyTimeout
 from adapters.registry import DEPARTMENTS
 from adapters.simulation import running
 from certs.store import PkiPaths
@@ -287,3 +288,58 @@ def test_the_sync_keeps_its_rules_on_postgresql(home, postgres_url):
         assert all(run.counts.get("created", 0) == 0 for run in unchanged)
     finally:
         engine.dispose()
+
+
+class Flaky:
+    """The real adapter's feed behind a legacy system that times out ``failures`` times first."""
+
+    def __init__(self, adapter, failures: int) -> None:
+        self.adapter, self.failures, self.calls = adapter, failures, 0
+        self.department = adapter.department
+
+    def changes_since(self, watermark: str | None) -> Iterator[Change]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise LegacyTimeout("ingest backlog: 3 files left after the 10.0s deadline")
+        yield from self.adapter.changes_since(watermark)
+
+
+def test_a_busy_legacy_system_is_waited_for_then_the_sync_goes_on(booted, engine, caplog):
+    signer = DepartmentSigner.load(PkiPaths(booted.pki_dir), "tax")
+    with running(booted.legacy_dir, ["tax"]) as systems:
+        flaky = Flaky(systems["tax"].adapter(), failures=2)
+        run = run_sync(
+            session_factory(engine),
+            department=DEPARTMENTS["tax"],
+            adapter=flaky,
+            signer=signer,
+            now=_now,
+            public_url=PUBLIC,
+        )
+    assert run.status == "succeeded" and run.counts["created"] > 0
+    assert flaky.calls > 2
+    assert "tax: legacy system not ready (ingest backlog" in caplog.text
+
+
+def test_a_legacy_system_down_longer_than_the_patience_fails_the_run(booted, engine):
+    sessions = session_factory(engine)
+    signer = DepartmentSigner.load(PkiPaths(booted.pki_dir), "tax")
+    with running(booted.legacy_dir, ["tax"]) as systems:
+        flaky = Flaky(systems["tax"].adapter(), failures=10**6)
+        with session_scope(sessions) as session:
+            run_id = start_run(session, department_id="tax", now=_now())
+        with pytest.raises(LegacyTimeout, match="ingest backlog"), session_scope(sessions) as session:
+            sync_batch(
+                session,
+                run_id=run_id,
+                adapter=flaky,
+                signer=signer,
+                department=DEPARTMENTS["tax"],
+                now=_now(),
+                public_url=PUBLIC,
+                patience=1.0,
+            )
+    assert flaky.calls >= 2  # retried before giving up
+    with session_factory(engine)() as session:
+        assert session.get(SyncRun, run_id).watermark_to is None  # nothing moved
+        assert session.scalar(select(func.count()).select_from(License)) == 0
