@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from adapters.registry import DEPARTMENTS
 from adapters.simulation import read_manifest
@@ -37,8 +37,13 @@ def sync(
             "run `exchange pki init` (or `exchange up`)"
         )
     totals: dict[str, dict[str, int]] = {d: {} for d in chosen}
+    # The change feed's length is unknown until it ends: the bar pulses, the counts say how far it got.
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True)
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
     ) as progress:
         tasks = {d: progress.add_task(f"{d}: waiting", total=None) for d in chosen}
 
@@ -54,6 +59,8 @@ def sync(
             fail(str(exc))
         except Exception as exc:  # the run is recorded as failed; say why in one line
             fail(f"sync failed: {type(exc).__name__}: {exc}")
+        for task in tasks.values():  # the feeds have ended: full bars
+            progress.update(task, total=1, completed=1)
     for run in runs:
         console.print(f"[green]✓[/] {run.department_id}: run {run.id}, {_summary(run.counts)}")
 

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 from adapters.registry import DEPARTMENTS
 from adapters.simulation import running
 from certs.store import PkiPaths
-from exchange.bootstrap import bootstrap
 from exchange.cli.context import console, errors
 from exchange.cli.main import app
 from exchange.db.engine import session_factory, session_scope
@@ -30,12 +29,6 @@ console.width = errors.width = 200
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@pytest.fixture
-def booted(settings, engine):
-    bootstrap(settings, engine)
-    return settings
 
 
 @pytest.fixture

@@ -30,12 +30,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@pytest.fixture
-def booted(settings, engine):
-    bootstrap(settings, engine)
-    return settings
-
-
 def _licenses(engine) -> set[tuple[str, int, str]]:
     with session_factory(engine)() as session:
         return {(row.identifier, row.version, row.status) for row in session.scalars(select(License))}
