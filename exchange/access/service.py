@@ -49,16 +49,7 @@ def issue_token(
     now: datetime,
 ) -> tuple[AccessToken, str]:
     """A new token for ``role``; returns the row and the secret, which is never stored or shown again."""
-    if role not in ROLES:
-        raise AccessError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-    if (role == "department") != (department_id is not None):
-        raise AccessError("a department token needs --department, and only a department token takes it")
-    if (role == "consumer") != (client_id is not None):
-        raise AccessError("a consumer token needs --client-id, and only a consumer token takes it")
-    if department_id is not None and department_id not in DEPARTMENTS:
-        raise AccessError(f"unknown department {department_id!r}; known: {', '.join(sorted(DEPARTMENTS))}")
-    if client_id is not None and consumers.get(session, client_id=client_id) is None:
-        raise AccessError(f"no consumer system {client_id!r}")
+    check_scope(session, role=role, department_id=department_id, client_id=client_id, what="token")
     if not name.strip():
         raise AccessError("a token needs a name saying who holds it")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -73,6 +64,31 @@ def issue_token(
     session.add(row)
     session.flush()
     return row, secret
+
+
+def check_scope(
+    session: Session,
+    *,
+    role: str,
+    department_id: str | None,
+    client_id: str | None,
+    what: str,
+    roles: tuple[str, ...] = ROLES,
+) -> None:
+    """A role and its scope: a department role names a known department, a consumer role a known system.
+
+    Raises :class:`AccessError` naming what is wrong; ``what`` is the thing issued (token, user).
+    """
+    if role not in roles:
+        raise AccessError(f"unknown role {role!r}; one of {', '.join(roles)}")
+    if (role == "department") != (department_id is not None):
+        raise AccessError(f"a department {what} needs --department, and only a department {what} takes it")
+    if (role == "consumer") != (client_id is not None):
+        raise AccessError(f"a consumer {what} needs --client-id, and only a consumer {what} takes it")
+    if department_id is not None and department_id not in DEPARTMENTS:
+        raise AccessError(f"unknown department {department_id!r}; known: {', '.join(sorted(DEPARTMENTS))}")
+    if client_id is not None and consumers.get(session, client_id=client_id) is None:
+        raise AccessError(f"no consumer system {client_id!r}")
 
 
 def authenticate(session: Session, secret: str) -> Principal | None:

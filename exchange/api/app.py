@@ -28,6 +28,8 @@ from exchange.api import audit as audit_api
 from exchange.api import directory, health, licenses, problems, quality, queries, subjects
 from exchange.audit import service as audit
 from exchange.config import Settings, get_settings
+from exchange.console import pages as console_pages
+from exchange.console import web as console
 from exchange.db.engine import engine_for, session_factory, session_scope
 from exchange.queries.evidence import DepartmentSigner
 from exchange.queries.limits import RateLimiter
@@ -208,4 +210,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_api.router)
     app.include_router(licenses.router)
     app.include_router(quality.router)
+    console.install(app, console_pages.routers())
     return app

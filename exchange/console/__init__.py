@@ -1,0 +1,1 @@
+"""The web console at /console: server-rendered pages for governance, departments, consumers, citizens."""

@@ -1,0 +1,1 @@
+"""The console's message catalogues, one module per page (``ZH`` and ``EN`` dicts), merged by i18n."""

@@ -1,0 +1,43 @@
+"""Messages of the directory browser."""
+
+ZH = {
+    "directory.title": "资源目录",
+    "directory.search": "搜索",
+    "directory.query": "名称、摘要或编码",
+    "directory.provider": "提供部门",
+    "directory.sharing_type": "共享类型",
+    "directory.any": "全部",
+    "directory.code": "资源代码",
+    "directory.name": "名称",
+    "directory.update_cycle": "更新周期",
+    "directory.access_methods": "共享方式",
+    "directory.last_update": "数据更新时间",
+    "directory.items": "数据项",
+    "directory.personal": "个人信息",
+    "directory.total": "共 {total} 项",
+    "directory.none": "没有符合条件的资源。",
+    "sharing.unconditional": "无条件共享",
+    "sharing.conditional": "有条件共享",
+    "sharing.none": "不予共享",
+}
+
+EN = {
+    "directory.title": "Resource directory",
+    "directory.search": "Search",
+    "directory.query": "Name, summary or code",
+    "directory.provider": "Provider",
+    "directory.sharing_type": "Sharing type",
+    "directory.any": "Any",
+    "directory.code": "Code",
+    "directory.name": "Name",
+    "directory.update_cycle": "Update cycle",
+    "directory.access_methods": "Access methods",
+    "directory.last_update": "Data last updated",
+    "directory.items": "Data items",
+    "directory.personal": "personal",
+    "directory.total": "{total} resources",
+    "directory.none": "No resource matches.",
+    "sharing.unconditional": "Unconditional",
+    "sharing.conditional": "Conditional",
+    "sharing.none": "Not shared",
+}
