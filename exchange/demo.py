@@ -5,18 +5,22 @@ Clearly a demo: its key is generated on this machine and printed by `exchange up
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from adapters.registry import DEPARTMENTS
 from certs.jwk import jwk_thumbprint
 from certs.keys import KeyAlgorithm, generate_private_key, load_private_key, write_private_key
 from certs.store import PkiPaths
 from directory import service as directory
 from directory.calendar import WorkCalendar
 from directory.schemas import ApplicationCreate, ApplicationDecision, GrantCreate
+from exchange.console import accounts
 from exchange.consumers import repository
 from exchange.consumers import service as consumers
 from exchange.consumers.schemas import ConsumerCreate
@@ -119,3 +123,43 @@ def ensure_demo_grants(session: Session, *, calendar: WorkCalendar, now: datetim
         )
         made.append(decided.grant_id)
     return made
+
+
+CONSOLE_ACCOUNTS_FILE = "console-accounts.txt"
+
+
+def ensure_demo_console_accounts(session: Session, *, demo_dir: Path, now: datetime) -> Path | None:
+    """Demo console accounts, once: governance, one administrator per department, the demo consumer's.
+
+    Their random passwords go to ``demo_dir/console-accounts.txt`` (mode 0600), which `exchange up`
+    points to; nothing is created when the console already has accounts (a real deployment adds its
+    own with `exchange console users add`). Returns the file when it exists.
+    """
+    target = demo_dir / CONSOLE_ACCOUNTS_FILE
+    if accounts.list_users(session):
+        return target if target.exists() else None
+    wanted = [("governance", "数据治理演示账户 (demo governance)", "governance", None, None)]
+    wanted += [
+        (f"{department.id}-admin", f"{department.name}管理员 (demo)", "department", department.id, None)
+        for department in DEPARTMENTS.values()
+    ]
+    wanted.append((f"{DEMO_CLIENT_ID}-admin", "演示受理系统管理员 (demo)", "consumer", None, DEMO_CLIENT_ID))
+    lines = ["# Demo console accounts (exchange up): sign in at /console. Not for production.\n"]
+    for username, name, role, department_id, client_id in wanted:
+        password = secrets.token_urlsafe(12)
+        accounts.create_user(
+            session,
+            username=username,
+            display_name=name,
+            role=role,
+            password=password,
+            department_id=department_id,
+            client_id=client_id,
+            now=now,
+        )
+        lines.append(f"{username}\t{role}\t{department_id or client_id or '-'}\t{password}\n")
+    demo_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.writelines(lines)
+    return target

@@ -13,6 +13,7 @@ from certs.keys import KeyAlgorithm, UnusableKey
 from directory.calendar import CalendarError
 from exchange.bootstrap import bootstrap
 from exchange.cli import applications, audit, client, consumers, db, demo, directory, grants, tokens
+from exchange.cli import console as console_cli
 from exchange.cli import pki as pki_cli
 from exchange.cli import sync as sync_cli
 from exchange.cli.context import console, errors, fail, settings
@@ -38,6 +39,7 @@ app.add_typer(directory.app, name="directory")
 app.add_typer(grants.app, name="grants")
 app.add_typer(applications.app, name="applications")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(console_cli.app, name="console")
 app.command("demo-data")(demo.demo_data)
 
 
@@ -87,6 +89,9 @@ def up(
         lines.append(f"first sync       {run.department_id}: {run.counts.get('created', 0)} licenses sealed")
     if not init_only:
         lines.append(f"serving          http://{host}:{port}  (health: /health, API docs: /docs)")
+        lines.append(f"console          http://{host}:{port}/console")
+    if report.console_accounts is not None:
+        lines.append(f"  demo accounts  {report.console_accounts}")
     console.print(Panel("\n".join(lines), title=f"Data Exchange Hub {exchange.__version__}"))
     if init_only:
         return
