@@ -31,7 +31,6 @@ class BootstrapReport:
     demo: demo.DemoConsumer | None
     legacy: PopulationManifest | None = None
     legacy_dir: Path | None = None
-    console_accounts: Path | None = None
 
 
 def bootstrap(
@@ -65,7 +64,7 @@ def bootstrap(
             declared=[(department, declared_datasets(department.id)) for department in DEPARTMENTS.values()],
             now=now,
         )
-    seeded = console_accounts = None
+    seeded = None
     if with_demo:
         with session_scope(sessions) as session:
             seeded = demo.ensure_demo_consumer(
@@ -74,7 +73,6 @@ def bootstrap(
             if settings.demo_grants:
                 calendar = WorkCalendar.from_file(settings.holidays_file)
                 demo.ensure_demo_grants(session, calendar=calendar, now=now)
-            console_accounts = demo.ensure_demo_console_accounts(session, demo_dir=settings.demo_dir, now=now)
     legacy = None
     if with_demo:
         legacy = read_manifest(settings.legacy_dir) or generate(settings.legacy_dir, settings.demo_persons)
@@ -87,7 +85,6 @@ def bootstrap(
         demo=seeded,
         legacy=legacy,
         legacy_dir=settings.legacy_dir if legacy else None,
-        console_accounts=console_accounts,
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import typer
 from rich.panel import Panel
 from sqlalchemy import select
@@ -18,7 +21,8 @@ from exchange.cli import pki as pki_cli
 from exchange.cli import sync as sync_cli
 from exchange.cli.context import console, errors, fail, settings
 from exchange.config import Settings
-from exchange.db.engine import engine_for, session_factory
+from exchange.db.engine import engine_for, session_factory, session_scope
+from exchange.demo import ensure_demo_console_accounts
 from exchange.licenses.models import SyncRun
 from exchange.licenses.runner import sync_departments
 
@@ -66,6 +70,7 @@ def up(
         fail(str(exc))
     finally:
         engine.dispose()
+    accounts_file = _demo_console_accounts(current) if demo else None
     synced = _first_sync(current) if demo and first_sync else []
     lines = [
         f"data directory   {report.home}",
@@ -90,8 +95,8 @@ def up(
     if not init_only:
         lines.append(f"serving          http://{host}:{port}  (health: /health, API docs: /docs)")
         lines.append(f"console          http://{host}:{port}/console")
-    if report.console_accounts is not None:
-        lines.append(f"  demo accounts  {report.console_accounts}")
+    if accounts_file is not None:
+        lines.append(f"  demo accounts  {accounts_file}")
     console.print(Panel("\n".join(lines), title=f"Data Exchange Hub {exchange.__version__}"))
     if init_only:
         return
@@ -121,6 +126,16 @@ def _first_sync(current: Settings) -> list[SyncRun]:
     except Exception as exc:  # the hub still serves; the operator sees why and can run `exchange sync`
         errors.print(f"[yellow]warning:[/] the first license sync failed: {exc}; run `exchange sync`")
         return []
+
+
+def _demo_console_accounts(current: Settings) -> Path | None:
+    """The embedded default's console accounts, made once (exchange/demo.py): their passwords' file."""
+    engine = engine_for(current)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            return ensure_demo_console_accounts(session, demo_dir=current.demo_dir, now=datetime.now(UTC))
+    finally:
+        engine.dispose()
 
 
 @app.command()
