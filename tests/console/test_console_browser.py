@@ -1,0 +1,59 @@
+"""The console in a real browser (Chromium through Playwright) against a real `exchange up`.
+
+Each test signs in through the sign-in page as one of the demo accounts that `exchange up` made
+(their passwords are in $EXCHANGE_HOME/demo/console-accounts.txt) and uses the pages as a person
+would. With EXCHANGE_UPDATE_SCREENSHOTS=1 the main pages are saved to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.console.conftest import LiveHub, assert_no_outside_requests, screenshot
+
+
+def _passwords(hub: LiveHub) -> dict[str, str]:
+    lines = (hub.home / "demo" / "console-accounts.txt").read_text(encoding="utf-8").splitlines()[1:]
+    return {line.split("\t")[0]: line.split("\t")[3] for line in lines}
+
+
+def sign_in(page: Page, hub: LiveHub, username: str, *, then: str = "/console/directory") -> None:
+    page.goto(f"{hub.url}/console/login?next={then}")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(_passwords(hub)[username])
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{hub.url}{then}*")
+
+
+def test_sign_in_browse_the_directory_switch_language_and_sign_out(page: Page, live_hub: LiveHub):
+    page.goto(f"{live_hub.url}/console/directory")
+    expect(page).to_have_url(f"{live_hub.url}/console/login?next=/console/directory")
+    page.get_by_label("用户名").fill("governance")
+    page.get_by_label("密码").fill("not the password at all")
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("alert")).to_contain_text("用户名或密码错误")
+
+    sign_in(page, live_hub, "governance")
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text("数据治理人员")
+    expect(page.get_by_role("heading", name="资源目录")).to_be_visible()
+    page.get_by_label("提供部门").select_option("tax")
+    page.get_by_role("button", name="搜索").click()
+    expect(page.locator("table.data tbody tr")).to_have_count(2)
+    expect(page.locator("table.data")).to_contain_text("302001001-000001")
+    screenshot(page, "directory")
+
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("heading", name="Resource directory")).to_be_visible()
+    page.get_by_role("link", name="中文").click()
+    page.get_by_role("button", name="退出").click()
+    expect(page).to_have_url(f"{live_hub.url}/console/login")
+    page.goto(f"{live_hub.url}/console/directory")
+    expect(page).to_have_url(f"{live_hub.url}/console/login?next=/console/directory")
+
+
+@pytest.mark.parametrize("path", ["/console/login", "/console/directory"])
+def test_console_pages_load_nothing_from_outside(page: Page, live_hub: LiveHub, path: str):
+    sign_in(page, live_hub, "governance")
+    requested = assert_no_outside_requests(page, f"{live_hub.url}{path}")
+    assert any(url.endswith("htmx-2.0.8.min.js") for url in requested)
