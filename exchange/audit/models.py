@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, LargeBinary, SmallInteger, String, Text
+from sqlalchemy import JSON, Index, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from exchange.audit.schemas import LENGTHS
@@ -22,6 +22,12 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_entries"
+    # The console's access-log searches and monitoring (exchange/console/monitoring.py) by time.
+    __table_args__ = (
+        Index("ix_audit_entries_recorded_at", "recorded_at"),
+        Index("ix_audit_entries_client_id_recorded_at", "client_id", "recorded_at"),
+        Index("ix_audit_entries_provider_id_recorded_at", "provider_id", "recorded_at"),
+    )
 
     index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     recorded_at: Mapped[datetime]
