@@ -57,3 +57,46 @@ def test_console_pages_load_nothing_from_outside(page: Page, live_hub: LiveHub, 
     sign_in(page, live_hub, "governance")
     requested = assert_no_outside_requests(page, f"{live_hub.url}{path}")
     assert any(url.endswith("htmx-2.0.8.min.js") for url in requested)
+
+
+@pytest.fixture(scope="module")
+def exchanged(live_hub: LiveHub) -> str:
+    """One answered query about a demo citizen, through the real CLI: an entry for the access log."""
+    subject = live_hub.run("demo", "subjects", "--count", "1").stdout.strip()
+    live_hub.run(
+        "client", "query", "301001001-000001", "--subject", subject, "--fields", "name,sex",
+        "--matter", "DEMO-0001", "--purpose", "核验户籍", "--operator-id", "clerk-1", "--operator-name", "演示窗口",
+        "--hub", live_hub.url,
+    )  # fmt: skip
+    return subject
+
+
+def test_governance_sees_the_overview_and_finds_an_exchange_in_the_access_log(
+    page: Page, live_hub: LiveHub, exchanged: str
+):
+    sign_in(page, live_hub, "governance", then="/console/overview")
+    expect(page.get_by_test_id("metric-total")).not_to_have_text("0")
+    expect(page.get_by_test_id("daily-chart").locator("svg")).to_be_visible()
+    screenshot(page, "overview")
+
+    page.get_by_role("link", name="访问日志").click()
+    page.get_by_label("数据主体标识").fill(exchanged)
+    page.get_by_role("button", name="查询").click()
+    rows = page.get_by_test_id("access-log").locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("301001001-000001")
+    expect(rows.first.get_by_test_id("subject")).to_have_text(exchanged)
+    screenshot(page, "access-log")
+    with page.expect_download() as download:
+        page.get_by_test_id("csv-export").click()
+    exported = download.value.path().read_bytes().decode("utf-8-sig")
+    assert exchanged in exported and exported.count("\n") == 2  # the header and the one entry
+
+
+def test_a_department_sees_only_its_own_resources_exchanges(page: Page, live_hub: LiveHub, exchanged: str):
+    sign_in(page, live_hub, "tax-admin", then="/console/access-log")
+    page.get_by_label("数据主体标识").fill(exchanged)
+    page.get_by_role("button", name="查询").click()
+    expect(page.get_by_test_id("access-log").locator("tbody tr")).to_have_count(0)
+    page.goto(f"{live_hub.url}/console/audit")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
