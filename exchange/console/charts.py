@@ -127,12 +127,12 @@ def _x_of(index: int, count: int, plot_w: float, *, centred: bool) -> float:
 
 
 def _nice_max(values: object) -> float:
-    """A round upper bound for the axis (1, 2 or 5 times a power of ten), at least 1."""
+    """A round upper bound for the axis (1, 2, 4 or 8 times a power of ten, at least 4): whole ticks."""
     highest = max((float(v) for v in values), default=0.0)  # type: ignore[attr-defined]
-    if highest <= 0:
-        return 1.0
+    if highest <= 4:
+        return 4.0
     magnitude = 10 ** (len(str(int(highest))) - 1)
-    for factor in (1, 2, 5, 10):
+    for factor in (1, 2, 4, 8, 10):  # a quarter of each is a whole number from 4 up
         if highest <= factor * magnitude:
             return float(factor * magnitude)
     return float(10 * magnitude)

@@ -100,3 +100,30 @@ def test_a_department_sees_only_its_own_resources_exchanges(page: Page, live_hub
     expect(page.get_by_test_id("access-log").locator("tbody tr")).to_have_count(0)
     page.goto(f"{live_hub.url}/console/audit")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
+
+
+def test_a_department_approves_an_application_from_its_inbox(page: Page, live_hub: LiveHub):
+    live_hub.run(
+        "applications", "file", "demo-approval", "301001001-000001", "--matter", "BROWSER-0001",
+        "--purpose", "入学资格审核", "--legal-basis", "义务教育法第十二条", "--fields", "name,sex",
+    )  # fmt: skip
+    sign_in(page, live_hub, "household-admin", then="/console/applications")
+    row = page.get_by_test_id("application-row").filter(has_text="BROWSER-0001")
+    expect(row).to_have_attribute("data-status", "pending")
+    row.get_by_text("答复此申请").click()
+    row.get_by_test_id("approve").click()
+    expect(page.get_by_test_id("decided-notice")).to_be_visible()
+    decided = page.get_by_test_id("application-row").filter(has_text="BROWSER-0001")
+    expect(decided).to_have_attribute("data-status", "approved")
+    expect(decided).to_contain_text("department:household:household-admin")
+    screenshot(page, "applications")
+
+
+def test_the_quality_page_shows_a_sync_and_opens_the_data_docs(page: Page, live_hub: LiveHub):
+    live_hub.run("sync", "real_estate")
+    sign_in(page, live_hub, "governance", then="/console/quality")
+    expect(page.get_by_test_id("quality-type-real_estate_title")).to_be_visible()
+    screenshot(page, "quality")
+    docs = page.get_by_test_id("docs-index").get_attribute("href")
+    requested = assert_no_outside_requests(page, f"{live_hub.url}{docs}")
+    assert any("/console/static/vendor/data-docs/" in url for url in requested)
