@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -24,7 +23,6 @@ from adapters.population import Population
 from adapters.registry import DEPARTMENTS
 from adapters.simulation import running
 from certs import jose
-from certs.jwk import jwk_thumbprint
 from certs.keys import generate_private_key, load_private_key
 from certs.store import PkiPaths
 from directory import service as directory
@@ -49,6 +47,7 @@ from exchange.licenses.models import QualityResult, QuarantinedRecord
 from exchange.licenses.runner import sync_departments
 from exchange.licenses.sync import publish_quality, run_sync
 from exchange.queries.evidence import DepartmentSigner
+from tests.console.signing import signed_query_body
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::DeprecationWarning:great_expectations.*",
@@ -167,30 +166,14 @@ def hub(tmp_path_factory) -> Iterator[TestClient]:
         for citizen, purpose in ((first, PURPOSE_A), (first, PURPOSE_A), (second, PURPOSE_B)):
             response = client.post(
                 f"/v1/query/{PERSON}",
-                content=_request(key, citizen, purpose),
+                content=signed_query_body(
+                    key, resource=PERSON, citizen=citizen, matter_code=MATTER, purpose=purpose
+                ),
                 headers={"Content-Type": "application/jwt"},
             )
             assert response.status_code == 200, response.text
         yield client
     engine.dispose()
-
-
-def _request(key, citizen: str, purpose: str) -> bytes:
-    now = int(time.time())
-    claims = {
-        "iss": DEMO_CLIENT_ID,
-        "aud": "exchange-hub",
-        "iat": now,
-        "exp": now + 60,
-        "jti": uuid.uuid4().hex,
-        "resource": PERSON,
-        "subject": {"type": "id_card", "value": citizen},
-        "fields": ["name"],
-        "matter_code": MATTER,
-        "purpose": purpose,
-        "operator": {"id": "clerk-1", "name": "李窗口"},
-    }
-    return jose.sign(claims, key, typ="exchange-request+jwt", kid=jwk_thumbprint(key.public_key())).encode()
 
 
 def _as(hub: TestClient, username: str) -> TestClient:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -21,8 +20,6 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from adapters.population import Population
-from certs import jose
-from certs.jwk import jwk_thumbprint
 from certs.keys import load_private_key
 from certs.store import PkiPaths, read_certificate
 from exchange.api.app import create_app
@@ -40,6 +37,7 @@ from exchange.console.monitoring import LogFilter, LogRow, Scope
 from exchange.db.engine import session_factory, session_scope
 from exchange.demo import DEMO_CLIENT_ID, DEMO_MATTER
 from exchange.licenses.models import SyncRun
+from tests.console.signing import signed_query_body
 
 PASSWORD = "correct horse battery staple"
 HOUSEHOLD = "301001001-000001"  # household's resource
@@ -162,21 +160,10 @@ def read_csv(response) -> list[list[str]]:
 
 def signed_query(hub: TestClient, citizen: str, **changes: object):
     key = load_private_key(hub.settings.demo_dir / "consumer.key")
-    now = int(time.time())
-    claims = {
-        "iss": DEMO_CLIENT_ID,
-        "aud": "exchange-hub",
-        "iat": now,
-        "exp": now + 60,
-        "jti": uuid.uuid4().hex,
-        "resource": HOUSEHOLD,
-        "subject": {"type": "id_card", "value": citizen},
-        "fields": ["name"],
-        "matter_code": DEMO_MATTER,
-        "purpose": "核验申请材料",
-        "operator": {"id": "clerk-9", "name": "王窗口"},
-    } | changes
-    body = jose.sign(claims, key, typ="exchange-request+jwt", kid=jwk_thumbprint(key.public_key())).encode()
+    wanted: dict = {"matter_code": DEMO_MATTER, "purpose": "核验申请材料", **changes}
+    body = signed_query_body(
+        key, resource=HOUSEHOLD, citizen=citizen, operator={"id": "clerk-9", "name": "王窗口"}, **wanted
+    )
     return hub.post(f"/v1/query/{HOUSEHOLD}", content=body, headers={"Content-Type": "application/jwt"})
 
 
