@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -168,6 +169,17 @@ def install(app: FastAPI, routers: Sequence[Any]) -> None:
             return Response(status_code=204, headers={"HX-Redirect": f"{PREFIX}/login"})
         return RedirectResponse(f"{PREFIX}/login?next={_quote(target)}", status_code=303)
 
+    api_validation = app.exception_handlers.get(RequestValidationError)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        """A malformed query on a page is an HTML page saying so; the API keeps its problem details."""
+        if _is_console(request.url.path):
+            return render(request, "error.html", None, status_code=400, message_key="error.bad_request")
+        if api_validation is None:
+            raise exc
+        return await api_validation(request, exc)  # type: ignore[misc]
+
     @app.exception_handler(ConsoleForbidden)
     async def _forbidden(request: Request, exc: ConsoleForbidden) -> Response:
         return render(request, "error.html", None, status_code=403, message_key=exc.reason)
@@ -175,7 +187,7 @@ def install(app: FastAPI, routers: Sequence[Any]) -> None:
     @app.middleware("http")
     async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
-        if request.url.path == PREFIX or request.url.path.startswith(PREFIX + "/"):
+        if _is_console(request.url.path):
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
         return response
@@ -186,6 +198,10 @@ def safe_next(target: str | None) -> str:
     if target and target.startswith(PREFIX + "/") and not target.startswith("//") and "\\" not in target:
         return target
     return f"{PREFIX}/overview"
+
+
+def _is_console(path: str) -> bool:
+    return path == PREFIX or path.startswith(PREFIX + "/")
 
 
 def _quote(path: str) -> str:

@@ -148,7 +148,14 @@ def test_the_directory_browser_searches_and_filters(hub):
     assert "没有符合条件的资源" in nothing
     odd = hub.get("/console/directory", params={"provider": "<script>", "sharing_type": "x", "page": 1})
     assert odd.status_code == 200 and "<script>" not in odd.text.split("<main>", 1)[1]
-    assert hub.get("/console/directory", params={"page": 0}).status_code == 400
+    bad = hub.get("/console/directory", params={"page": 0})
+    assert (
+        bad.status_code == 400 and "请求参数有误" in bad.text and "text/html" in bad.headers["content-type"]
+    )
+    assert (
+        hub.get("/v1/directory/resources", params={"limit": -1}).headers["content-type"]
+        == "application/problem+json"
+    )
 
 
 def test_the_language_follows_the_choice_and_is_remembered(hub):
