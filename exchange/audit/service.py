@@ -442,7 +442,7 @@ def _verify_checkpoints(
     for row in rows:
         label = f"the checkpoint of size {row.tree_size} signed at {row.signed_at.isoformat()}"
         try:
-            claims = _checkpoint_claims(row.signature, ca_certificate, hub_id)
+            claims = checkpoint_claims(row.signature, ca_certificate, hub_id)
         except jose.JoseError as exc:
             problems.append(LogProblem("checkpoint", f"{label} does not verify: {exc}", row.tree_size - 1))
             continue
@@ -470,7 +470,7 @@ def _verify_checkpoints(
     return heads, problems
 
 
-def _checkpoint_claims(
+def checkpoint_claims(
     token: str, ca_certificate: x509.Certificate | None, hub_id: str | None
 ) -> dict[str, Any]:
     """The claims of a checkpoint JWS whose signature, signer and shape are right; ``JoseError`` if not."""

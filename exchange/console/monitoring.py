@@ -708,7 +708,7 @@ def _signed_root(row: AuditCheckpoint, ca_certificate: x509.Certificate | None, 
     if ca_certificate is None:
         return None
     try:
-        claims = service._checkpoint_claims(row.signature, ca_certificate, hub_id)  # the one implementation
+        claims = service.checkpoint_claims(row.signature, ca_certificate, hub_id)
     except ValueError:  # jose.JoseError, and anything a mangled token raises while it is read
         return None
     millis = (row.signed_at - service.EPOCH) // timedelta(milliseconds=1)
