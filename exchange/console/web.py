@@ -151,6 +151,17 @@ def render(
     return response
 
 
+def redirect_after(db: Session, url: str) -> RedirectResponse:
+    """A POST's 303 answer, after its changes are committed.
+
+    The request's transaction (``db_session``) may close only after the response is sent, and the
+    browser follows a redirect at once: without this, the next page could miss what the POST did
+    (a new session, a decision).
+    """
+    db.commit()
+    return RedirectResponse(url, status_code=303)
+
+
 def secure_cookies(request: Request) -> bool:
     """Cookies are Secure when the hub is published over HTTPS (EXCHANGE_PUBLIC_URL)."""
     return request.app.state.hub.settings.base_url.startswith("https://")

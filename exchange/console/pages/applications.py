@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ from directory.calendar import today
 from directory.schemas import ApplicationDecision, ApplicationRead
 from exchange.api.deps import db_session
 from exchange.console.accounts import ConsolePrincipal
-from exchange.console.web import PREFIX, ConsoleForbidden, checked_form, render, require
+from exchange.console.web import PREFIX, ConsoleForbidden, checked_form, redirect_after, render, require
 from exchange.consumers import repository as consumers
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -126,7 +126,7 @@ async def decide(
             error_id=application_id,
             status_code=code,
         )
-    return RedirectResponse(f"{PREFIX}/applications?decided={application_id}", status_code=303)
+    return redirect_after(db, f"{PREFIX}/applications?decided={application_id}")
 
 
 def _refusal(status: str, action: str, reason: str, items: list[str], asked: list[str]) -> str | None:

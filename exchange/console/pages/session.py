@@ -16,6 +16,7 @@ from exchange.console.web import (
     SESSION_COOKIE,
     checked_form,
     now,
+    redirect_after,
     render,
     safe_next,
     secure_cookies,
@@ -49,7 +50,7 @@ async def login(request: Request, db: Session = Depends(db_session)) -> Response
     if signed is None:
         return _login(request, next_path=next_path, error="login.failed", status_code=401)
     _, secret = signed
-    response = RedirectResponse(next_path, status_code=303)
+    response = redirect_after(db, next_path)
     response.set_cookie(
         SESSION_COOKIE,
         secret,
@@ -71,7 +72,7 @@ async def logout(
 ) -> Response:
     await checked_form(request, principal)
     accounts.sign_out(db, session_id=principal.session_id, now=now())
-    response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    response = redirect_after(db, f"{PREFIX}/login")
     response.delete_cookie(SESSION_COOKIE, path=PREFIX)
     return response
 
