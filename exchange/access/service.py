@@ -35,8 +35,12 @@ class Principal:
     @property
     def label(self) -> str:
         """How decisions and grants record who made them."""
-        scope = self.department_id or self.client_id
-        return f"{self.role}:{scope}:{self.name}" if scope else f"{self.role}:{self.name}"
+        return principal_label(self.role, self.department_id or self.client_id, self.name)
+
+
+def principal_label(role: str, scope: str | None, name: str) -> str:
+    """``role:scope:name`` (or ``role:name``): who made a decision, in grants, applications and logs."""
+    return f"{role}:{scope}:{name}" if scope else f"{role}:{name}"
 
 
 def issue_token(

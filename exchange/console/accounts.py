@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exchange.access.service import AccessError, check_scope
+from exchange.access.service import AccessError, check_scope, principal_label
 from exchange.console.models import ConsoleSession, ConsoleUser
 
 CONSOLE_ROLES = ("governance", "department", "consumer")
@@ -54,8 +54,7 @@ class ConsolePrincipal:
     @property
     def label(self) -> str:
         """How decisions made in the console are recorded (the management API's ``role:scope:name``)."""
-        scope = self.department_id or self.client_id
-        return f"{self.role}:{scope}:{self.username}" if scope else f"{self.role}:{self.username}"
+        return principal_label(self.role, self.department_id or self.client_id, self.username)
 
 
 def create_user(

@@ -661,7 +661,7 @@ def test_the_anomaly_window_defaults_to_a_week_and_never_exceeds_a_month():
     assert monitoring.anomaly_window(since, now, now=now) == (now - timedelta(days=31), now)
 
 
-def test_local_days_and_hours_in_sql_match_python(session):
+def _assert_local_time_in_sql_matches_python(session) -> None:
     moments = [yesterday_at(0, 0), yesterday_at(7, 59), yesterday_at(23, 59)]
     _append(session, *[record(recorded_at=m) for m in moments])
     found = session.execute(
@@ -674,6 +674,10 @@ def test_local_days_and_hours_in_sql_match_python(session):
     assert [tuple(r) for r in found] == [
         (monitoring.day_key(m), monitoring.hour_key(m), monitoring.local(m).hour) for m in moments
     ]
+
+
+def test_local_days_and_hours_in_sql_match_python(session):
+    _assert_local_time_in_sql_matches_python(session)
 
 
 def test_daily_counts_fill_every_day_and_split_the_decisions(session):
@@ -715,18 +719,7 @@ def test_the_monitoring_queries_run_alike_on_postgresql(postgres_url):
     try:
         migrate.upgrade(engine)
         with session_factory(engine)() as session:
-            moments = [yesterday_at(0, 0), yesterday_at(7, 59), yesterday_at(23, 59)]
-            _append(session, *[record(recorded_at=m) for m in moments])
-            found = session.execute(
-                select(
-                    monitoring.local_day(AuditEntry.recorded_at),
-                    monitoring.local_hour(AuditEntry.recorded_at),
-                    monitoring.local_hour_of_day(AuditEntry.recorded_at),
-                ).order_by(AuditEntry.index)
-            ).all()
-            assert [tuple(r) for r in found] == [
-                (monitoring.day_key(m), monitoring.hour_key(m), monitoring.local(m).hour) for m in moments
-            ]
+            _assert_local_time_in_sql_matches_python(session)
             _append(
                 session, *[record(subject_value=f"S{i}", recorded_at=yesterday_at(10, i)) for i in range(51)]
             )
