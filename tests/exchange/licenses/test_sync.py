@@ -30,6 +30,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _tax_batch(session, run_id: int, adapter, signer: DepartmentSigner, **options):
+    """One batch of the tax department's run, as the pipeline does it."""
+    return sync_batch(
+        session,
+        run_id=run_id,
+        adapter=adapter,
+        signer=signer,
+        department=DEPARTMENTS["tax"],
+        now=_now(),
+        public_url=PUBLIC,
+        **options,
+    )
+
+
 def _licenses(engine) -> set[tuple[str, int, str]]:
     with session_factory(engine)() as session:
         return {(row.identifier, row.version, row.status) for row in session.scalars(select(License))}
@@ -64,16 +78,7 @@ def test_the_same_records_twice_make_no_new_license(booted, engine):
             session.get(SyncRun, run_id).watermark_to = None  # read the whole feed again
         signer = DepartmentSigner.load(PkiPaths(booted.pki_dir), "tax")
         with session_scope(sessions) as session:
-            outcome = sync_batch(
-                session,
-                run_id=run_id,
-                adapter=systems["tax"].adapter(),
-                signer=signer,
-                department=DEPARTMENTS["tax"],
-                now=_now(),
-                public_url=PUBLIC,
-                batch_size=100_000,
-            )
+            outcome = _tax_batch(session, run_id, systems["tax"].adapter(), signer, batch_size=100_000)
             finish_run(session, run_id=run_id, now=_now())
     assert outcome.read > 0 and outcome.unchanged > 0
     assert outcome.created == outcome.superseded == outcome.revoked == outcome.quarantined == 0
@@ -123,27 +128,9 @@ def test_a_run_killed_in_the_middle_resumes_to_exactly_the_right_store(booted, e
         with session_scope(sessions) as session:
             run_id = start_run(session, department_id="tax", now=_now())
         with session_scope(sessions) as session:  # one committed batch ...
-            sync_batch(
-                session,
-                run_id=run_id,
-                adapter=adapter,
-                signer=signer,
-                department=DEPARTMENTS["tax"],
-                now=_now(),
-                public_url=PUBLIC,
-                batch_size=7,
-            )
+            _tax_batch(session, run_id, adapter, signer, batch_size=7)
         with pytest.raises(RuntimeError), session_scope(sessions) as session:  # ... then a crash mid-batch
-            sync_batch(
-                session,
-                run_id=run_id,
-                adapter=adapter,
-                signer=signer,
-                department=DEPARTMENTS["tax"],
-                now=_now(),
-                public_url=PUBLIC,
-                batch_size=7,
-            )
+            _tax_batch(session, run_id, adapter, signer, batch_size=7)
             raise RuntimeError("killed")
         resumed = run_sync(
             sessions,
@@ -323,16 +310,7 @@ def test_a_legacy_system_down_longer_than_the_patience_fails_the_run(booted, eng
         with session_scope(sessions) as session:
             run_id = start_run(session, department_id="tax", now=_now())
         with pytest.raises(LegacyTimeout, match="ingest backlog"), session_scope(sessions) as session:
-            sync_batch(
-                session,
-                run_id=run_id,
-                adapter=flaky,
-                signer=signer,
-                department=DEPARTMENTS["tax"],
-                now=_now(),
-                public_url=PUBLIC,
-                patience=1.0,
-            )
+            _tax_batch(session, run_id, flaky, signer, patience=1.0)
     assert flaky.calls >= 2  # retried before giving up
     with session_factory(engine)() as session:
         assert session.get(SyncRun, run_id).watermark_to is None  # nothing moved
