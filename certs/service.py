@@ -89,7 +89,11 @@ def init_pki(
     algorithm: KeyAlgorithm = KeyAlgorithm.ED25519,
     passphrase: bytes | None = None,
 ) -> InitResult:
-    """Create what is missing (CA, hub certificate, one certificate per department); idempotent."""
+    """Create what is missing (CA, hub certificate, one certificate per department); idempotent.
+
+    Pass only the departments whose keys the hub may hold: a department behind its own gateway
+    gets its certificate from ``exchange pki issue --department ID --csr FILE`` instead.
+    """
     paths.ensure_dirs()
     created = not is_initialised(paths)
     if created:
@@ -136,8 +140,14 @@ def issue_department(
     department: Department,
     *,
     now: datetime,
+    public_key: PublicKey | None = None,
 ) -> IssuedCertificate:
-    """A new key pair and certificate for a department; its subject carries the department's USCC."""
+    """A department certificate; its subject carries the department's USCC.
+
+    Without ``public_key`` the hub generates the key pair (the embedded default). With it (the key
+    a department gateway generated and proved it holds, :func:`public_key_from_csr`) only the
+    certificate is written: the private key never leaves the gateway.
+    """
     from exchange.identifiers import validate_uscc
 
     validate_uscc(department.uscc)
@@ -147,17 +157,24 @@ def issue_department(
             f"{key_path} already exists; revoke the department's certificate and move the old "
             "key away before issuing a new one"
         )
-    return _issue_with_new_key(
-        session,
-        authority,
-        paths.department_cert(department.id),
-        key_path,
-        department_name(department.id, department.name, department.uscc),
-        CertificateKind.DEPARTMENT,
-        department.id,
-        now,
-        algorithm_of(authority.private_key),
+    subject = department_name(department.id, department.name, department.uscc)
+    if public_key is None:
+        return _issue_with_new_key(
+            session,
+            authority,
+            paths.department_cert(department.id),
+            key_path,
+            subject,
+            CertificateKind.DEPARTMENT,
+            department.id,
+            now,
+            algorithm_of(authority.private_key),
+        )
+    certificate = authority.issue(
+        public_key, subject, CertificateKind.DEPARTMENT, now=now, validity=DEFAULT_VALIDITY
     )
+    write_certificate(paths.department_cert(department.id), certificate)
+    return _record(session, certificate, CertificateKind.DEPARTMENT, department.id, now)
 
 
 def issue_consumer(
@@ -186,7 +203,7 @@ def issue_consumer(
 def public_key_from_csr(pem: bytes) -> PublicKey:
     """The public key of a PKCS#10 request whose self-signature proves possession of the key.
 
-    The subject the CSR asks for is ignored: the hub names consumers itself.
+    The subject the CSR asks for is ignored: the hub names consumers and departments itself.
     """
     try:
         csr = x509.load_pem_x509_csr(pem)

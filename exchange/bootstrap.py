@@ -19,6 +19,7 @@ from exchange import demo
 from exchange.config import Settings
 from exchange.db import migrate
 from exchange.db.engine import session_factory, session_scope
+from exchange.db.roles import Grants
 
 
 @dataclass
@@ -31,6 +32,7 @@ class BootstrapReport:
     demo: demo.DemoConsumer | None
     legacy: PopulationManifest | None = None
     legacy_dir: Path | None = None
+    granted: Grants | None = None  # the runtime role's privileges, when an owner role migrated
 
 
 def bootstrap(
@@ -44,7 +46,7 @@ def bootstrap(
     now = now or datetime.now(UTC)
     WorkCalendar.from_file(settings.holidays_file)  # a bad holidays file stops start-up, naming the line
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    migrate.upgrade(engine)
+    granted = migrate.upgrade_database(settings, engine)  # as the owner role when one is configured
     paths = PkiPaths(settings.pki_dir)
     passphrase = settings.ca_passphrase()
     sessions = session_factory(engine)
@@ -53,7 +55,7 @@ def bootstrap(
             session,
             paths=paths,
             hub_id=settings.hub_id,
-            departments=DEPARTMENTS.values(),
+            departments=[d for d in DEPARTMENTS.values() if d.id not in settings.gateways],
             now=now,
             algorithm=algorithm,
             passphrase=passphrase,
@@ -85,6 +87,7 @@ def bootstrap(
         demo=seeded,
         legacy=legacy,
         legacy_dir=settings.legacy_dir if legacy else None,
+        granted=granted,
     )
 
 

@@ -7,6 +7,7 @@ in the working directory, the defaults below. Paths are resolved once, so a rela
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -35,6 +36,15 @@ class Settings(BaseSettings):
     database_url_file: Path | None = Field(
         default=None,
         description="File holding the database URL (Docker/Compose secrets); wins over database_url.",
+    )
+    database_admin_url: str = Field(
+        default="",
+        description="PostgreSQL only: the owner role's URL, for migrations. When set, `exchange db upgrade` "
+        "and `exchange up` migrate as this role, then grant the role of EXCHANGE_DATABASE_URL only what "
+        "the hub does at runtime (docs/operations.md). Empty: EXCHANGE_DATABASE_URL does both.",
+    )
+    database_admin_url_file: Path | None = Field(
+        default=None, description="File holding the owner role's URL; wins over database_admin_url."
     )
     hub_id: str = Field(default=DEFAULT_HUB_ID, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
     ca_key_passphrase: SecretStr | None = Field(
@@ -76,6 +86,18 @@ class Settings(BaseSettings):
     checkpoint_every_seconds: float = Field(
         default=60, gt=0, description="...or when the last checkpoint is this old and entries are unsigned."
     )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="How `exchange up` writes its log: one JSON object a line, or text for a terminal; "
+        "auto means text when stderr is a terminal, JSON otherwise (docs/observability.md).",
+    )
+    shutdown_grace_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="On SIGTERM, how long each hub worker lets in-flight requests finish before it "
+        "cancels them; then it signs a final audit checkpoint and exits.",
+    )
     subject_auth: Literal["demo", "oidc"] = Field(
         default="demo",
         description="How citizens sign in to see their access record: the province's identity provider "
@@ -91,12 +113,33 @@ class Settings(BaseSettings):
         default=True,
         description="Grant the demo consumer every shared resource (matter DEMO-0001) in the embedded demo.",
     )
+    gateways: dict[str, str] = Field(
+        default_factory=dict,
+        description="Departments served by their own gateway (`exchange gateway`), as a JSON object "
+        'of department id to base URL, e.g. {"tax": "http://tax-gateway:8100"}. The hub holds no key '
+        "of these departments and routes their queries, license searches and status lists there.",
+    )
+    gateway_timeout_seconds: float = Field(
+        default=10, gt=0, le=120, description="How long the hub waits for a department gateway's answer."
+    )
     demo_persons: int = Field(
         default=2000,
         ge=1,
         le=10_000_000,
         description="Size of the synthetic population `exchange up` generates for the simulated departments.",
     )
+
+    @field_validator("gateways")
+    @classmethod
+    def _known_gateways(cls, value: dict[str, str]) -> dict[str, str]:
+        from adapters.registry import DEPARTMENTS
+
+        for department_id, url in value.items():
+            if department_id not in DEPARTMENTS:
+                raise ValueError(f"EXCHANGE_GATEWAYS names an unknown department {department_id!r}")
+            if not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", url):
+                raise ValueError(f"EXCHANGE_GATEWAYS[{department_id!r}] is not an http(s) URL: {url!r}")
+        return {department_id: url.rstrip("/") for department_id, url in value.items()}
 
     @field_validator("home")
     @classmethod
@@ -125,6 +168,23 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'exchange.db'}"
         self.database_url = normalise_database_url(self.database_url)
+        return self
+
+    @model_validator(mode="after")
+    def _admin_database(self) -> Settings:
+        if self.database_admin_url_file is not None:
+            try:
+                self.database_admin_url = self.database_admin_url_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read EXCHANGE_DATABASE_ADMIN_URL_FILE: {exc.strerror}") from None
+        if self.database_admin_url:
+            self.database_admin_url = normalise_database_url(self.database_admin_url)
+            if not self.database_url.startswith("postgresql") or not self.database_admin_url.startswith(
+                "postgresql"
+            ):
+                raise ValueError(
+                    "EXCHANGE_DATABASE_ADMIN_URL needs PostgreSQL URLs for both database settings"
+                )
         return self
 
     def ca_passphrase(self) -> bytes | None:

@@ -248,8 +248,7 @@ class RunningHouseholdRegister:
         return self._path
 
     def adapter(self, *, guard: LegacyGuard | None = None, timeout: float | None = None) -> Adapter:
-        options = {} if timeout is None else {"timeout": timeout}
-        return HouseholdAdapter(read_only_url(self._path), guard=guard, **options)
+        return _adapter(self._path, guard=guard, timeout=timeout)
 
     def inject(self, fault: Fault, subject: Subject | None = None) -> None:
         if fault is Fault.UNAVAILABLE:
@@ -363,10 +362,16 @@ class RunningHouseholdRegister:
             db.close()
 
 
+def _adapter(path: Path, *, guard: LegacyGuard | None, timeout: float | None) -> Adapter:
+    options = {} if timeout is None else {"timeout": timeout}
+    return HouseholdAdapter(read_only_url(path), guard=guard, **options)
+
+
 class HouseholdSimulator:
     """The :class:`~adapters.simulation.SimulatedSystem` of the household register."""
 
     department = DEPARTMENT
+    network = False  # the interface is the database file; other processes share its directory
 
     def __init__(self, *, batch_size: int = 10_000) -> None:
         self.batch_size = batch_size
@@ -374,8 +379,22 @@ class HouseholdSimulator:
     def sink(self, root: Path, population: Population) -> HouseholdSink:
         return HouseholdSink(root, population, batch_size=self.batch_size)
 
-    def start(self, root: Path) -> RunningHouseholdRegister:
+    def start(self, root: Path, *, host: str = "127.0.0.1", port: int = 0) -> RunningHouseholdRegister:
+        """The front-end database is a file: nothing listens, ``host`` and ``port`` are not used."""
         return RunningHouseholdRegister(root)
+
+    def connect(
+        self,
+        root: Path,
+        *,
+        url: str | None = None,
+        guard: LegacyGuard | None = None,
+        timeout: float | None = None,
+    ) -> Adapter:
+        """Read-only SQL on ``root/qzjk.db``, written only by the simulator's own process."""
+        if url is not None:
+            raise ValueError("the household register is reached through its database file, not a URL")
+        return _adapter(root / DB_FILE, guard=guard, timeout=timeout)
 
 
 SIMULATOR = HouseholdSimulator()

@@ -477,16 +477,17 @@ class RunningRegistry:
 
     supported_faults = frozenset({Fault.UNAVAILABLE, Fault.TIMEOUT, Fault.GARBAGE})
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
         store = root / STORE
         if not store.exists():
             raise FileNotFoundError(f"no real-estate register in {root}: generate the legacy data first")
         self._root = root
         self._store = store
-        self._app_key = (root / APP_KEY_FILE).read_text(encoding="ascii").strip()
+        self._app_key = _app_key(root)
         self._faults = FaultState()
         self._register = _Register(store)
-        self._server = ThreadedServer(create_app(self._register, self._app_key, self._faults)).start()
+        app = create_app(self._register, self._app_key, self._faults)
+        self._server = ThreadedServer(app, host=host, port=port).start()
         self._adapters: list[RealEstateAdapter] = []
         self._lock = threading.Lock()
 
@@ -551,16 +552,34 @@ class RunningRegistry:
         self._register.close()
 
 
+def _app_key(root: Path) -> str:
+    return (root / APP_KEY_FILE).read_text(encoding="ascii").strip()
+
+
 class RegistrySimulator:
     """The :class:`adapters.simulation.SimulatedSystem` of the real-estate registration centre."""
 
     department: Department = DEPARTMENT
+    network = True
 
     def sink(self, root: Path, population: Population) -> RegistrySink:
         return RegistrySink(root, population)
 
-    def start(self, root: Path) -> RunningRegistry:
-        return RunningRegistry(root)
+    def start(self, root: Path, *, host: str = "127.0.0.1", port: int = 0) -> RunningRegistry:
+        return RunningRegistry(root, host=host, port=port)
+
+    def connect(
+        self,
+        root: Path,
+        *,
+        url: str | None,
+        guard: LegacyGuard | None = None,
+        timeout: float | None = None,
+    ) -> RealEstateAdapter:
+        """The query interface at ``url``, with the application key the registry issued (``root``)."""
+        if url is None:
+            raise ValueError("the real-estate registry is reached by its URL: give url")
+        return RealEstateAdapter(url, app_key=_app_key(root), timeout=timeout or DEFAULT_TIMEOUT, guard=guard)
 
 
 SIMULATOR = RegistrySimulator()

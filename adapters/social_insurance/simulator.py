@@ -643,7 +643,15 @@ class SocialInsuranceSystem:
 
     supported_faults = frozenset(Fault)
 
-    def __init__(self, root: Path, *, rate: float = DEFAULT_RATE, burst: int = DEFAULT_BURST) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         if not (root / DB_FILE).exists():
             raise FileNotFoundError(f"no social-insurance store in {root}")
         self._root = root
@@ -655,7 +663,7 @@ class SocialInsuranceSystem:
         self._lock = threading.Lock()
         self._corrupted: list[tuple[str, tuple[Any, ...]]] = []  # (restoring statement, parameters)
         self._adapters: weakref.WeakSet[SocialInsuranceAdapter] = weakref.WeakSet()
-        self._server = ThreadedServer(self._api.app).start()
+        self._server = ThreadedServer(self._api.app, host=host, port=port).start()
 
     @property
     def url(self) -> str:
@@ -760,14 +768,35 @@ class SocialInsuranceSystem:
 
 class SocialInsuranceSimulator:
     department: Department = DEPARTMENT
+    network = True
 
     def sink(self, root: Path, population: Population) -> LegacySink:
         return SocialInsuranceSink(root, population)
 
     def start(
-        self, root: Path, *, rate: float = DEFAULT_RATE, burst: int = DEFAULT_BURST
+        self,
+        root: Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
     ) -> SocialInsuranceSystem:
-        return SocialInsuranceSystem(root, rate=rate, burst=burst)
+        return SocialInsuranceSystem(root, rate=rate, burst=burst, host=host, port=port)
+
+    def connect(
+        self,
+        root: Path,
+        *,
+        url: str | None,
+        guard: LegacyGuard | None = None,
+        timeout: float | None = None,
+    ) -> Adapter:
+        """The API at ``url``, signed with the app credentials the gateway issued (``root``)."""
+        if url is None:
+            raise ValueError("the social-insurance API is reached by its URL: give url")
+        credentials = AppCredentials.load(root / CREDENTIALS_FILE)
+        return SocialInsuranceAdapter(url, credentials, guard=guard, timeout=timeout or DEFAULT_TIMEOUT)
 
 
 SIMULATOR = SocialInsuranceSimulator()

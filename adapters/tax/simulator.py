@@ -282,12 +282,7 @@ class TaxSystem:
 
     def adapter(self, *, guard: LegacyGuard | None = None, timeout: float | None = None) -> Adapter:
         """An adapter that reads the drop directory and stages into ``root/adapter/staging.db``."""
-        made = TaxAdapter(
-            self.outbox,
-            self.staging_path,
-            guard=guard,
-            timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
-        )
+        made = _adapter(self.root, guard=guard, timeout=timeout)
         self._adapters.append(made)
         return made
 
@@ -394,14 +389,40 @@ class TaxSystem:
         return "11010519491231002X"
 
 
+def _adapter(root: Path, *, guard: LegacyGuard | None, timeout: float | None) -> TaxAdapter:
+    return TaxAdapter(
+        root / OUTBOX,
+        root / STAGING,
+        guard=guard,
+        timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
+    )
+
+
 class TaxSimulator:
     department = DEPARTMENT
+    network = False  # the interface is the drop directory; other processes share it
 
     def sink(self, root: Path, population: Population) -> TaxSink:
         return TaxSink(root, population)
 
-    def start(self, root: Path) -> TaxSystem:
+    def start(self, root: Path, *, host: str = "127.0.0.1", port: int = 0) -> TaxSystem:
+        """The drop directory is the interface: nothing listens, ``host`` and ``port`` are not used."""
         return TaxSystem(root)
+
+    def connect(
+        self,
+        root: Path,
+        *,
+        url: str | None = None,
+        guard: LegacyGuard | None = None,
+        timeout: float | None = None,
+    ) -> Adapter:
+        """Reads ``root/outbox`` (the collection system writes it) and stages into
+        ``root/adapter/staging.db``, the adapters' own store: the simulator never writes it, and
+        adapters in several processes share it (each file is staged once, in one transaction)."""
+        if url is not None:
+            raise ValueError("the tax bureau is reached through its drop directory, not a URL")
+        return _adapter(root, guard=guard, timeout=timeout)
 
 
 SIMULATOR = TaxSimulator()

@@ -26,13 +26,19 @@ from certs.store import PkiPaths, read_certificate
 from directory.calendar import WorkCalendar
 from exchange.api import audit as audit_api
 from exchange.api import directory, health, licenses, problems, quality, queries, subjects
+from exchange.api import metrics as metrics_api
+from exchange.api import pki as pki_api
 from exchange.audit import service as audit
 from exchange.config import Settings, get_settings
 from exchange.console import pages as console_pages
 from exchange.console import web as console
 from exchange.db.engine import engine_for, session_factory, session_scope
+from exchange.gateways.client import connect as connect_gateway
+from exchange.observability import logs, metrics, shutdown
+from exchange.observability.middleware import RequestObservability
 from exchange.queries.evidence import DepartmentSigner
 from exchange.queries.limits import RateLimiter
+from exchange.queries.providers import LocalProvider, Provider
 from exchange.queries.service import Exchange
 from exchange.subjects.identity import DEMO_WARNING, DemoIdentityProvider, IdentityProvider, OidcProvider
 
@@ -148,26 +154,43 @@ async def _keep_checkpoints(state: HubState) -> None:
 
 
 def connect_departments(state: HubState, stack: contextlib.ExitStack) -> Exchange | None:
-    """The departments this worker can answer for: their adapters and their sealing keys.
+    """The departments this worker can answer for, each a :class:`Provider`.
 
-    The embedded default starts the four simulated legacy systems in this process (when
-    ``exchange demo-data`` or ``exchange up`` generated them) and holds the department keys.
+    A department named in ``EXCHANGE_GATEWAYS`` is reached through its gateway, which holds its key;
+    the hub must not hold that key. Every other department is local: the embedded default starts
+    its simulated legacy system in this process (when ``exchange demo-data`` or ``exchange up``
+    generated them) and signs with the department key in ``$EXCHANGE_HOME/pki``.
     """
     if state.ca_certificate is None or state.revocation is None:
         return None
     settings = state.settings
+    providers: dict[str, Provider] = {}
+    local = [department_id for department_id in DEPARTMENTS if department_id not in settings.gateways]
+    for department_id in settings.gateways:
+        if state.pki.department_key(department_id).exists():
+            raise RuntimeError(
+                f"{state.pki.department_key(department_id)} exists but {department_id} is served by its "
+                "gateway: the hub must not hold a gateway department's key (move it to the gateway)"
+            )
+    for department_id in settings.gateways:
+        gateway = connect_gateway(settings, department_id, revocation=state.revocation)
+        stack.callback(gateway.close)
+        providers[department_id] = gateway
     adapters: dict[str, Adapter] = {}
-    if read_manifest(settings.legacy_dir) is not None:
-        systems = stack.enter_context(running(settings.legacy_dir))
+    manifest = read_manifest(settings.legacy_dir)
+    simulated = [d for d in manifest.departments if d in local] if manifest is not None else []
+    if simulated:
+        systems = stack.enter_context(running(settings.legacy_dir, simulated))
         state.simulated = dict(systems)
         adapters = {department_id: system.adapter() for department_id, system in systems.items()}
+    for department_id, signer in DepartmentSigner.available(state.pki, local).items():
+        providers[department_id] = LocalProvider(signer, adapters.get(department_id))
     return Exchange(
         paths=state.pki,
         ca_certificate=state.ca_certificate,
         revocation=state.revocation,
         hub_id=settings.hub_id,
-        adapters=adapters,
-        signers=DepartmentSigner.available(state.pki, list(DEPARTMENTS)),
+        providers=providers,
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
         max_body_bytes=settings.max_body_bytes,
         max_skew=timedelta(seconds=settings.max_clock_skew_seconds),
@@ -182,7 +205,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.hub = state = build_state(settings)
         with contextlib.ExitStack() as departments:
-            state.exchange = connect_departments(state, departments)
+            with logs.preserved():  # the simulated departments' uvicorn.Config resets logging
+                state.exchange = connect_departments(state, departments)
             tasks = [
                 asyncio.create_task(_keep_crl_fresh(state)),
                 asyncio.create_task(_keep_checkpoints(state)),
@@ -194,6 +218,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                # uvicorn has drained the requests by now (docs/observability.md "Shutdown").
+                await asyncio.to_thread(shutdown.final_checkpoint, state)
+                metrics.worker_stopped()
                 state.engine.dispose()
 
     app = FastAPI(
@@ -209,6 +236,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(subjects.router)
     app.include_router(audit_api.router)
     app.include_router(licenses.router)
+    app.include_router(pki_api.router)
     app.include_router(quality.router)
+    app.include_router(metrics_api.router)
     console.install(app, console_pages.routers())
+    app.add_middleware(RequestObservability)  # type: ignore[arg-type]  # added last: the outermost
     return app

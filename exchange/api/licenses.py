@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from directory.calendar import today
 from exchange.api.deps import db_session
-from exchange.api.problems import Problem
+from exchange.api.problems import Problem, adapter_problem
 from exchange.api.queries import exchange_endpoint
 from exchange.licenses import store
 from exchange.licenses.models import License
@@ -36,27 +36,27 @@ async def search(request: Request) -> Response:
 def status_list(list_id: str, request: Request, db: Db) -> Response:
     """The Token Status List (IETF OAuth status list) the credentials' ``status`` claims point to,
     as a JWT signed by the department that issued them."""
-    from exchange.licenses.status_list import StatusList, status_list_token
+    from adapters.errors import AdapterError
+    from exchange.licenses.status_list import StatusList
 
     row = db.get(StatusListRow, list_id)
     if row is None:
         raise Problem(404, "not-found", "Not found", f"no status list {list_id}")
-    signer = (
-        request.app.state.hub.exchange.signers.get(row.department_id)
-        if request.app.state.hub.exchange
-        else None
-    )
-    if signer is None:
+    exchange = request.app.state.hub.exchange
+    provider = exchange.providers.get(row.department_id) if exchange else None
+    if provider is None:
         raise Problem(
             503, "signer-unavailable", "Signer unavailable", f"{row.department_id} cannot sign here"
         )
-    token = status_list_token(
-        StatusList.from_bytes(row.statuses, bits=row.bits),
-        uri=request.app.state.hub.settings.base_url + store.status_list_uri(list_id),
-        signer=signer,
-        now=datetime.now(UTC),
-        ttl=300,
-    )
+    try:
+        token = provider.status_list_token(
+            StatusList.from_bytes(row.statuses, bits=row.bits),
+            uri=request.app.state.hub.settings.base_url + store.status_list_uri(list_id),
+            now=datetime.now(UTC),
+            ttl=300,
+        )
+    except AdapterError as exc:  # the department's gateway is down or answered garbage
+        raise adapter_problem(exc) from None
     return Response(token, media_type=STATUS_LIST_MEDIA_TYPE, headers={"Cache-Control": "max-age=300"})
 
 

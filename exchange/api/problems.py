@@ -67,8 +67,12 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        state = scope.setdefault("state", {})
+        if state.get("request_id"):  # named (and echoed) by exchange.observability's outer middleware
+            await self.app(scope, receive, send)
+            return
         request_id = uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state["request_id"] = request_id
 
         async def send_with_id(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

@@ -7,6 +7,8 @@ gets a 503 and no data (DESIGN.md "Audit log").
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -15,10 +17,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from exchange.api.problems import Problem, request_id_of
 from exchange.db.engine import session_scope
+from exchange.observability import exchanges
+from exchange.observability.exchanges import ExchangeOutcome
 from exchange.queries.recording import append_from_trail
-from exchange.queries.service import Answer, handle
+from exchange.queries.service import Answer, Trail, handle
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from exchange.api.app import HubState
 
 router = APIRouter(tags=["exchange"])
@@ -58,8 +64,9 @@ async def exchange_endpoint(endpoint: str, resource_code: str | None, request: R
         raise Problem(
             503, "not-initialised", "Hub not initialised", "the hub has no PKI yet: run `exchange up`"
         )
+    started = time.perf_counter()
     body = await _bounded_body(request, state.exchange.max_body_bytes)
-    answer = await run_in_threadpool(
+    answer, outcome = await run_in_threadpool(
         _answer_and_commit,
         state,
         endpoint,
@@ -68,6 +75,7 @@ async def exchange_endpoint(endpoint: str, resource_code: str | None, request: R
         request.headers.get("content-type", ""),
         request_id_of(request),
     )
+    exchanges.record(request.scope.setdefault("state", {}), outcome, time.perf_counter() - started)
     return Response(
         answer.body, status_code=answer.status, media_type=answer.media_type, headers=answer.headers
     )
@@ -75,11 +83,20 @@ async def exchange_endpoint(endpoint: str, resource_code: str | None, request: R
 
 def _answer_and_commit(
     state: HubState, endpoint: str, resource_code: str | None, body: bytes, content_type: str, request_id: str
-) -> Answer:
+) -> tuple[Answer, ExchangeOutcome]:
+    outcomes: list[ExchangeOutcome] = []
+
+    def append_audit(
+        session: Session, trail: Trail, latency_ms: int, now: datetime, render: Callable[[int], bytes]
+    ) -> int:
+        index = append_from_trail(session, trail, latency_ms, now, render)
+        outcomes.append(ExchangeOutcome.of(trail, index))  # the trail is final once its entry is
+        return index
+
     try:
         with session_scope(state.sessions) as session:
             assert state.exchange is not None
-            return handle(
+            answer = handle(
                 session,
                 state.exchange,
                 endpoint=endpoint,
@@ -88,18 +105,20 @@ def _answer_and_commit(
                 content_type=content_type,
                 request_id=request_id,
                 now=datetime.now(UTC),
-                append_audit=append_from_trail,
+                append_audit=append_audit,
             )
     except Exception:
         logger.exception(
             "could not record the audit entry; nothing was sent", extra={"request_id": request_id}
         )
+        exchanges.record_audit_failure(endpoint)
         raise Problem(
             503,
             "audit-unavailable",
             "Audit log unavailable",
             "the exchange could not be recorded, so nothing was answered; try again later",
         ) from None
+    return answer, outcomes[-1]  # committed: the answer may leave, and it counts
 
 
 async def _bounded_body(request: Request, limit: int) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -17,11 +18,14 @@ from directory.calendar import CalendarError
 from exchange.bootstrap import bootstrap
 from exchange.cli import applications, audit, client, consumers, db, demo, directory, grants, tokens
 from exchange.cli import console as console_cli
+from exchange.cli import gateway as gateway_cli
+from exchange.cli import legacy as legacy_cli
 from exchange.cli import pki as pki_cli
 from exchange.cli import sync as sync_cli
 from exchange.cli.context import console, errors, fail, settings
 from exchange.config import Settings
 from exchange.db.engine import engine_for, session_factory, session_scope
+from exchange.db.roles import RoleError
 from exchange.demo import ensure_demo_console_accounts
 from exchange.licenses.models import SyncRun
 from exchange.licenses.runner import sync_departments
@@ -44,7 +48,18 @@ app.add_typer(grants.app, name="grants")
 app.add_typer(applications.app, name="applications")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(console_cli.app, name="console")
+app.add_typer(gateway_cli.app, name="gateway")
+app.add_typer(legacy_cli.app, name="legacy")
 app.command("demo-data")(demo.demo_data)
+
+
+WORKER_HEALTHCHECK_SECONDS = 30  # with --workers N: how long a worker may take to answer a ping
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    TEXT = "text"
 
 
 @app.command()
@@ -60,13 +75,19 @@ def up(
     first_sync: bool = typer.Option(
         True, "--sync/--no-sync", help="Run the first license sync of the demo departments if none ran yet."
     ),
+    log_format: LogFormat | None = typer.Option(
+        None,
+        "--log-format",
+        help="Log lines as JSON or text; auto: text on a terminal, else JSON. "
+        "Default: EXCHANGE_LOG_FORMAT (auto).",
+    ),
 ) -> None:
     """Initialise what is missing (migrations, PKI, demo) and serve the hub."""
     current = settings()
     engine = engine_for(current)
     try:
         report = bootstrap(current, engine, with_demo=demo, algorithm=algorithm)
-    except (pki.PkiError, UnusableKey, CalendarError) as exc:
+    except (pki.PkiError, UnusableKey, CalendarError, RoleError) as exc:
         fail(str(exc))
     finally:
         engine.dispose()
@@ -102,14 +123,28 @@ def up(
         return
     import uvicorn
 
-    uvicorn.run(
-        "exchange.api.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-    )
+    from exchange.observability import logs, multiprocess
+
+    chosen = logs.resolve_format(str(log_format or current.log_format))
+    # Before uvicorn starts a worker: prometheus-client picks its mode when a process first imports it.
+    metrics_dir = multiprocess.prepare(current.home, workers)
+    try:
+        uvicorn.run(
+            "exchange.api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            log_config=logs.log_config(chosen),
+            access_log=False,  # the hub logs each request itself, by route template (docs/observability.md)
+            timeout_graceful_shutdown=current.shutdown_grace_seconds,
+            # A new worker imports the whole hub before it answers the supervisor's ping; on a busy
+            # machine that takes more than uvicorn's 5 s, and a worker killed for it is started again.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        )
+    finally:
+        multiprocess.release(metrics_dir)
 
 
 def _first_sync(current: Settings) -> list[SyncRun]:
@@ -122,7 +157,8 @@ def _first_sync(current: Settings) -> list[SyncRun]:
     finally:
         engine.dispose()
     try:
-        return sync_departments(current, list(DEPARTMENTS))
+        # Gateway departments sync with `exchange sync` or Airflow once their gateways are up.
+        return sync_departments(current, [d for d in DEPARTMENTS if d not in current.gateways])
     except Exception as exc:  # the hub still serves; the operator sees why and can run `exchange sync`
         errors.print(f"[yellow]warning:[/] the first license sync failed: {exc}; run `exchange sync`")
         return []

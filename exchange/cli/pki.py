@@ -17,6 +17,7 @@ from exchange.cli import consumers as consumers_cli
 from exchange.cli.context import console, fail, migrated_engine, settings
 from exchange.db import migrate
 from exchange.db.engine import engine_for, session_factory, session_scope
+from exchange.db.roles import RoleError
 
 app = typer.Typer(help="The hub's PKI (X.509).", no_args_is_help=True)
 
@@ -33,7 +34,10 @@ def init(
     """
     current = settings()
     engine = engine_for(current)
-    migrate.upgrade(engine)
+    try:
+        migrate.upgrade_database(current, engine)
+    except RoleError as exc:
+        fail(str(exc))
     paths = PkiPaths(current.pki_dir)
     try:
         with session_scope(session_factory(engine)) as session:
@@ -41,7 +45,7 @@ def init(
                 session,
                 paths=paths,
                 hub_id=current.hub_id,
-                departments=DEPARTMENTS.values(),
+                departments=[d for d in DEPARTMENTS.values() if d.id not in current.gateways],
                 now=datetime.now(UTC),
                 algorithm=algorithm,
                 passphrase=current.ca_passphrase(),
@@ -64,9 +68,19 @@ def issue(
     public_key: Path | None = typer.Option(
         None, "--public-key", dir_okay=False, help="Consumer PEM public key."
     ),
-    csr: Path | None = typer.Option(None, "--csr", dir_okay=False, help="Consumer PKCS#10 CSR."),
+    csr: Path | None = typer.Option(
+        None,
+        "--csr",
+        exists=True,
+        dir_okay=False,
+        help="PKCS#10 CSR: a consumer's, or a department gateway's (`exchange gateway request`).",
+    ),
 ) -> None:
-    """Issue a certificate: a department's (after its previous one was revoked) or a consumer's."""
+    """Issue a certificate: a department's (after its previous one was revoked) or a consumer's.
+
+    With --department and --csr the certificate is for the key the department's gateway holds;
+    the hub keeps no key of that department.
+    """
     if (department is None) == (consumer is None):
         fail("give exactly one of --department ID or --consumer CLIENT_ID")
     if consumer is not None:
@@ -88,8 +102,9 @@ def issue(
             if repository.current_for(session, kind="department", owner_id=target.id) is not None:
                 fail(f"department {target.id} has a valid certificate; revoke it first")
             authority = pki.load_authority(paths, current.ca_passphrase())
+            public_key = pki.public_key_from_csr(csr.read_bytes()) if csr is not None else None
             pki.retire_department_files(paths, target.id, now=now)
-            record = pki.issue_department(session, authority, paths, target, now=now)
+            record = pki.issue_department(session, authority, paths, target, now=now, public_key=public_key)
     except (pki.PkiError, UnusableKey) as exc:
         fail(str(exc))
     console.print(f"issued department certificate {record.serial}: {paths.department_cert(target.id)}")

@@ -27,10 +27,11 @@ def sync(
     if unknown:
         fail(f"unknown department {unknown[0]!r}; known: {', '.join(sorted(DEPARTMENTS))}")
     migrated_engine(current).dispose()
-    if read_manifest(current.legacy_dir) is None:
+    local = [d for d in chosen if d not in current.gateways]  # the others sync through their gateway
+    if local and read_manifest(current.legacy_dir) is None:
         fail(f"no simulated departments in {current.legacy_dir}: run `exchange up` or `exchange demo-data`")
     paths = PkiPaths(current.pki_dir)
-    keyless = [d for d in chosen if not paths.department_key(d).exists()]
+    keyless = [d for d in local if not paths.department_key(d).exists()]
     if keyless:
         fail(
             f"no sealing key for {', '.join(keyless)} in {current.pki_dir}: "

@@ -30,10 +30,11 @@ at a million entries). Recomputing every entry's leaf from its fields (``verify_
 60 s per million entries, so the console runs it only on request and only up to
 :data:`FULL_VERIFY_MAX_ENTRIES`; ``exchange audit verify`` does it for any size.
 
-Indexes. Newest-first listing walks the primary key (``index``) and subject search uses
-``ix_audit_entries_subject_value``. The time-window aggregations (overview, anomalies) and the date
-filters scan ``recorded_at``, which has no index yet: on a large log they want ``(recorded_at)``,
-``(client_id, recorded_at)`` and ``(provider_id, recorded_at)``.
+Indexes (migrations 0008 and 0009; measured in docs/operations.md "Indexes for the access-log
+searches"). Newest-first listing walks the primary key (``index``), or ``(client_id, index)`` and
+``(provider_id, index)`` in a consumer's or department's scope; subject search uses
+``(subject_value, index)``. The time-window aggregations (overview, anomalies) and the date filters
+use ``(recorded_at)``, ``(client_id, recorded_at)`` and ``(provider_id, recorded_at)``.
 """
 
 from __future__ import annotations

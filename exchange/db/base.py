@@ -18,6 +18,10 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# Key of ``Table.info``: the privileges the hub's runtime role gets on that table on PostgreSQL, when
+# they are not SELECT, INSERT, UPDATE, DELETE (exchange/db/roles.py).
+RUNTIME_PRIVILEGES = "runtime_privileges"
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite has no time zone type)."""

@@ -1,38 +1,50 @@
 """Running the license sync for the departments this process can reach (``exchange sync``, ``exchange up``).
 
 In the embedded default the departments are the simulated legacy systems and this process holds
-their sealing keys; a production gateway runs the same :func:`exchange.licenses.sync.run_sync` with
-its own adapter and key.
+their sealing keys. A department behind its own gateway (``EXCHANGE_GATEWAYS``) gives its changes
+and seals its licenses there: the same :func:`exchange.licenses.sync.run_sync` runs here, with the
+quality gate, the store and the status lists on the hub and the key at the gateway.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 
-from adapters.base import Adapter
 from adapters.registry import get_department
 from adapters.simulation import running
 from certs.store import PkiPaths
 from exchange.config import Settings
 from exchange.db.engine import engine_for, session_factory
 from exchange.licenses.models import SyncRun
-from exchange.licenses.sync import BatchOutcome, publish_quality, run_sync
+from exchange.licenses.sealing import LicenseSealer
+from exchange.licenses.sync import BatchOutcome, ChangeFeed, publish_quality, run_sync
 from exchange.queries.evidence import DepartmentSigner
 
 
 @contextmanager
 def connected(
     settings: Settings, department_ids: Sequence[str]
-) -> Iterator[dict[str, tuple[Adapter, DepartmentSigner]]]:
-    """Each department's adapter (its simulated legacy system, started here) and sealing key."""
+) -> Iterator[dict[str, tuple[ChangeFeed, LicenseSealer]]]:
+    """Each department's change feed and sealer: its gateway when ``EXCHANGE_GATEWAYS`` names one
+    (which holds the key), otherwise its simulated legacy system started here and its key here."""
+    from exchange.gateways.client import connect as connect_gateway
+
     paths = PkiPaths(settings.pki_dir)
-    with running(settings.legacy_dir, department_ids) as systems:
-        yield {
-            department_id: (systems[department_id].adapter(), DepartmentSigner.load(paths, department_id))
-            for department_id in department_ids
-        }
+    local = [department_id for department_id in department_ids if department_id not in settings.gateways]
+    with ExitStack() as stack:
+        systems = stack.enter_context(running(settings.legacy_dir, local)) if local else {}
+        departments: dict[str, tuple[ChangeFeed, LicenseSealer]] = {}
+        for department_id in department_ids:
+            if department_id in settings.gateways:
+                gateway = connect_gateway(settings, department_id)
+                stack.callback(gateway.close)
+                departments[department_id] = (gateway, gateway)
+            else:
+                adapter = systems[department_id].adapter()
+                departments[department_id] = (adapter, DepartmentSigner.load(paths, department_id))
+        yield departments
 
 
 def sync_departments(

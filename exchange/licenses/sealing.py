@@ -26,14 +26,15 @@ import binascii
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from adapters.base import CertificateRecord
 from certs import jose
 from certs.authority import uscc_of
 from certs.revocation import RevocationState
@@ -64,6 +65,33 @@ _NEVER_DISCLOSABLE = frozenset({"iss", "iat", "nbf", "exp", "vct", "status", "cn
 
 def _default_salt() -> bytes:
     return secrets.token_bytes(16)
+
+
+@dataclass(frozen=True)
+class ToSeal:
+    """One license to seal: the department's certificate it comes from, the record the hub derived
+    from it, and the credential's entry in a Token Status List."""
+
+    certificate: CertificateRecord
+    record: LicenseRecord
+    status_uri: str
+    status_index: int
+
+
+class LicenseSealer(Protocol):
+    """Who seals a department's licenses: its key in this process (:class:`DepartmentSigner`), or
+    the department's gateway (:class:`exchange.gateways.client.GatewayProvider`)."""
+
+    department_id: str
+
+    def seal_licenses(self, items: Sequence[ToSeal], *, now: datetime) -> list[str]:
+        """The SD-JWT VCs (compact, every Disclosure) of ``items``, in order.
+
+        Raises:
+            ValueError: a record does not fit the department (see :func:`seal`).
+            adapters.errors.LegacyFailure: a gateway could not seal them.
+        """
+        ...
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -18,7 +19,9 @@ from directory.models import Resource
 from exchange.licenses.models import License, StatusList
 from exchange.licenses.records import to_json
 from exchange.licenses.types import LICENSE_TYPES, LicenseRecord
-from exchange.queries.evidence import DepartmentSigner
+
+if TYPE_CHECKING:
+    from exchange.licenses.sealing import LicenseSealer
 
 LIST_SIZE = 1 << 20  # entries per status list: about 128 KiB of bits, a few KiB compressed
 VALID, INVALID = 0, 1
@@ -95,7 +98,7 @@ def add_versions(
     session: Session,
     versions: Sequence[NewVersion],
     *,
-    signer: DepartmentSigner,
+    signer: LicenseSealer,
     run_id: int | None,
     now: datetime,
     public_url: str,
@@ -104,18 +107,22 @@ def add_versions(
 
     ``public_url`` is the hub's address: the credential's status list URI must be absolute.
     """
-    from exchange.licenses.sealing import seal
-
     if not versions:
         return 0
+    from exchange.licenses.sealing import ToSeal
+
     entries = allocate_statuses(session, department_id=signer.department_id, count=len(versions), now=now)
     base = public_url.rstrip("/")
+    credentials = signer.seal_licenses(
+        [
+            ToSeal(new.certificate, new.record, base + status_list_uri(list_id), index)
+            for new, (list_id, index) in zip(versions, entries, strict=True)
+        ],
+        now=now,
+    )
     rows = []
-    for new, (list_id, index) in zip(versions, entries, strict=True):
+    for new, (list_id, index), credential in zip(versions, entries, credentials, strict=True):
         record = new.record
-        sealed = seal(
-            record, signer=signer, status_uri=base + status_list_uri(list_id), status_index=index, now=now
-        )
         rows.append(
             {
                 "identifier": record.identifier,
@@ -128,7 +135,7 @@ def add_versions(
                 "holder_code": record.holder_code,
                 "holder_code_type": record.holder_code_type,
                 "record": to_json(record),
-                "credential": sealed.compact,
+                "credential": credential,
                 "status_list_id": list_id,
                 "status_index": index,
                 "sealed_at": now,

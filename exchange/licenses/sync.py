@@ -16,21 +16,21 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from adapters.base import Adapter, CertificateRecord, Change, Department
+from adapters.base import CertificateRecord, Change, Department
 from adapters.errors import LegacyTimeout, LegacyUnavailable
 from exchange.db.engine import session_scope
 from exchange.licenses import store
 from exchange.licenses.lease import Holder, SyncBusy, check_free, claim
 from exchange.licenses.models import QualityResult, QuarantinedRecord, SyncRun
 from exchange.licenses.records import NotALicense, license_record, to_json
+from exchange.licenses.sealing import LicenseSealer
 from exchange.licenses.types import LicenseRecord
-from exchange.queries.evidence import DepartmentSigner
 
 # The quality gate's largest batch: a GX validation costs about 0.45 s whatever its size plus about
 # 0.1 ms a record, so fewer, larger batches are cheaper (docs/performance.md).
@@ -41,6 +41,15 @@ DEFAULT_HOLDER = "exchange sync"
 EXTRACT_PATIENCE = 300.0
 
 log = logging.getLogger(__name__)
+
+
+class ChangeFeed(Protocol):
+    """Where a department's certificate changes come from: its adapter (the embedded default), or
+    its gateway (:class:`exchange.gateways.client.GatewayProvider`)."""
+
+    department: Department
+
+    def changes_since(self, watermark: str | None) -> Iterator[Change]: ...
 
 
 @dataclass
@@ -97,8 +106,8 @@ def sync_batch(
     session: Session,
     *,
     run_id: int,
-    adapter: Adapter,
-    signer: DepartmentSigner,
+    adapter: ChangeFeed,
+    signer: LicenseSealer,
     department: Department,
     now: datetime,
     public_url: str,
@@ -198,8 +207,8 @@ def run_sync(
     sessions: sessionmaker[Session],
     *,
     department: Department,
-    adapter: Adapter,
-    signer: DepartmentSigner,
+    adapter: ChangeFeed,
+    signer: LicenseSealer,
     now: Callable[[], datetime],
     public_url: str,
     batch_size: int = BATCH_SIZE,
@@ -245,8 +254,8 @@ def sync_batches(
     *,
     run_id: int,
     department: Department,
-    adapter: Adapter,
-    signer: DepartmentSigner,
+    adapter: ChangeFeed,
+    signer: LicenseSealer,
     now: Callable[[], datetime],
     public_url: str,
     batch_size: int = BATCH_SIZE,
@@ -271,7 +280,7 @@ def sync_batches(
         yield outcome
 
 
-def read_changes(adapter: Adapter, watermark: str | None, size: int, *, patience: float) -> list[Change]:
+def read_changes(adapter: ChangeFeed, watermark: str | None, size: int, *, patience: float) -> list[Change]:
     """Up to ``size`` changes after ``watermark``, waiting out a legacy system that is busy or down.
 
     Reading the feed is idempotent, so a legacy failure (unavailable, timed out) is retried from the

@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
@@ -20,6 +20,9 @@ from certs.authority import uscc_of
 from certs.jwk import jwk_thumbprint
 from certs.keys import PrivateKey, load_private_key
 from certs.store import PkiPaths, read_certificate
+
+if TYPE_CHECKING:
+    from exchange.licenses.sealing import ToSeal
 
 EVIDENCE_TYP = "exchange-evidence+jwt"
 
@@ -62,12 +65,23 @@ class DepartmentSigner:
         """The department's USCC, as its certificate carries it."""
         return uscc_of(self.chain[0])
 
+    def seal_licenses(self, items: Sequence[ToSeal], *, now: datetime) -> list[str]:
+        """Seal licenses with this key (:class:`exchange.licenses.sealing.LicenseSealer`)."""
+        from exchange.licenses.sealing import seal
+
+        return [
+            seal(
+                item.record, signer=self, status_uri=item.status_uri, status_index=item.status_index, now=now
+            ).compact
+            for item in items
+        ]
+
     def sign(
         self,
         *,
         client_id: str,
         request_jti: str,
-        request_body: bytes,
+        request_hash: str,
         resource_code: str,
         subject: Mapping[str, str],
         log_index: int,
@@ -86,7 +100,7 @@ class DepartmentSigner:
             "iat": int(now.timestamp()),
             "jti": uuid.uuid4().hex,
             "req": request_jti,
-            "req_hash": body_hash(request_body),
+            "req_hash": request_hash,
             "resource": resource_code,
             "subject": dict(subject),
             "log": {"index": log_index},

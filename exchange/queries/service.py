@@ -21,7 +21,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from adapters.base import Adapter, Subject
+from adapters.base import Subject
 from adapters.errors import AdapterError, LegacyFailure
 from certs.revocation import RevocationChecker
 from certs.store import PkiPaths
@@ -30,9 +30,10 @@ from directory.calendar import local_date
 from exchange.api.problems import PROBLEM_BASE, adapter_problem, directory_problem
 from exchange.identifiers import InvalidIdentifier
 from exchange.licenses import store as licenses
-from exchange.queries.evidence import DepartmentSigner, body_hash
+from exchange.queries.evidence import body_hash
 from exchange.queries.limits import RateLimiter
 from exchange.queries.models import SeenRequest
+from exchange.queries.providers import Provider, Question
 from exchange.queries.verification import Rejected, malformed, unauthenticated, verify_request
 
 ENDPOINTS = ("query", "verify", "license")
@@ -48,8 +49,7 @@ class Exchange:
     ca_certificate: x509.Certificate
     revocation: RevocationChecker
     hub_id: str
-    adapters: Mapping[str, Adapter]
-    signers: Mapping[str, DepartmentSigner]
+    providers: Mapping[str, Provider]  # by department id: local or behind a gateway
     limiter: RateLimiter
     max_body_bytes: int
     max_skew: timedelta
@@ -111,33 +111,41 @@ def handle(
     trail = Trail(
         endpoint, resource_code, request_id, body_hash(body), content_type.split(";")[0].strip().lower()
     )
-    evidence: Callable[[int], bytes]
+    evidence: Callable[[int], bytes] | None = None
     try:
         evidence = _answer(session, hub, trail, body, now)
         trail.decision, trail.http_status, trail.reason = "allow", 200, "answered"
-        answer_status, media_type, headers = 200, EVIDENCE_MEDIA_TYPE, {}
+        answer = Answer(200, b"", EVIDENCE_MEDIA_TYPE)
     except Exception as exc:
-        rejected = _as_rejected(exc)
-        if rejected is None:
-            raise
-        trail.http_status = rejected.status
-        # The operator's record keeps what the consumer is not told (a legacy row, a legacy message).
-        trail.reason = str(exc) if isinstance(exc, AdapterError) else rejected.detail
-        trail.client_id = trail.client_id or rejected.client_id
-        problem = _problem_body(rejected, request_id)
-        evidence = lambda _index: problem  # noqa: E731 - the denial's body does not depend on the index
-        answer_status, media_type = rejected.status, PROBLEM_MEDIA_TYPE
-        headers = getattr(rejected, "headers", {})
+        answer = _refusal(exc, trail, request_id)
     latency_ms = round((time.perf_counter() - started) * 1000)
-    holder: dict[str, bytes] = {}
 
     def render(index: int) -> bytes:
-        holder["body"] = evidence(index)
-        trail.response_hash = body_hash(holder["body"])
-        return holder["body"]
+        nonlocal answer
+        if evidence is not None:
+            try:
+                answer.body = evidence(index)
+            except AdapterError as exc:  # a gateway that answered could not sign: no data leaves
+                trail.decision = "deny"
+                answer = _refusal(exc, trail, request_id)
+        trail.response_hash = body_hash(answer.body)
+        return answer.body
 
     append_audit(session, trail, latency_ms, now, render)
-    return Answer(answer_status, holder["body"], media_type, headers)
+    return answer
+
+
+def _refusal(exc: Exception, trail: Trail, request_id: str) -> Answer:
+    """The problem answer for a refusal, recorded on the trail; anything else is re-raised."""
+    rejected = _as_rejected(exc)
+    if rejected is None:
+        raise exc
+    trail.http_status = rejected.status
+    # The operator's record keeps what the consumer is not told (a legacy row, a legacy message).
+    trail.reason = str(exc) if isinstance(exc, AdapterError) else rejected.detail
+    trail.client_id = trail.client_id or rejected.client_id
+    headers = getattr(rejected, "headers", {})
+    return Answer(rejected.status, _problem_body(rejected, request_id), PROBLEM_MEDIA_TYPE, headers)
 
 
 def _answer(
@@ -223,40 +231,29 @@ def _answer(
         on=local_date(now),
     )
 
-    adapter = hub.adapters.get(resource.provider_id)
-    signer = hub.signers.get(resource.provider_id)
-    if signer is None or (adapter is None and trail.endpoint != "license"):
+    provider = hub.providers.get(resource.provider_id)
+    if provider is None:
         raise _Unreachable(f"the {resource.provider_id} department is not connected to this hub")
-    credentials = None
-    if trail.endpoint == "license":
-        data = results = None
-        credentials = licenses.credentials_of(
-            session, license_type=claims["license_type"], holder_code=subject.value
-        )
-        trail.items_returned = [f"{len(credentials)} credentials"]
-    elif trail.endpoint == "query":
-        values = adapter.lookup(resource.code, subject, items)
-        data: dict[str, Any] | None = {name: values[name] for name in items}
-        results = None
-        trail.items_returned = list(items)
-    else:
-        data = None
-        results = {name: str(match) for name, match in adapter.verify(resource.code, subject, asked).items()}
-        trail.items_returned = list(results)
+    question = Question(
+        operation=trail.endpoint,  # type: ignore[arg-type]
+        resource_code=resource.code,
+        subject=subject,
+        client_id=request.client_id,
+        request_jti=request.jti,
+        request_hash=trail.request_hash,
+        items=tuple(items),
+        asked=asked if trail.endpoint == "verify" else None,
+        credentials=tuple(
+            licenses.credentials_of(session, license_type=claims["license_type"], holder_code=subject.value)
+            if trail.endpoint == "license"
+            else ()
+        ),
+    )
+    draft = provider.answer(question)
+    trail.items_returned = draft.items_returned
 
     def sign(index: int) -> bytes:
-        return signer.sign(
-            client_id=request.client_id,
-            request_jti=request.jti,
-            request_body=body,
-            resource_code=resource.code,
-            subject={"type": subject.type.value, "value": subject.value},
-            log_index=index,
-            now=now,
-            data=data,
-            results=results,
-            credentials=credentials,
-        ).encode("ascii")
+        return provider.evidence(draft, question, log_index=index, now=now).encode("ascii")
 
     return sign
 
@@ -285,7 +282,9 @@ def _remember(session: Session, client_id: str, jti: str, expires_at: datetime, 
         statement = sqlite.insert(SeenRequest).values(values).on_conflict_do_nothing()
     else:  # pragma: no cover - the hub runs on SQLite and PostgreSQL only
         statement = insert(SeenRequest).values(values)
-    if session.execute(statement).rowcount != 1:
+    # RETURNING says whether the row went in, on every backend: with psycopg 3 and SQLAlchemy 2.1 an
+    # INSERT's rowcount reads -1, and every request looked like a replay on PostgreSQL.
+    if session.execute(statement.returning(SeenRequest.jti)).first() is None:
         raise Rejected(409, "replay", "Replayed request", f"jti {jti} was already used", client_id=client_id)
 
 

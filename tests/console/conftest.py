@@ -6,7 +6,7 @@ is missing the tests are skipped, except in CI (``CI`` set), where they fail.
 
 Fixtures: ``chromium_path`` and ``browser`` (one per session, i.e. per xdist worker), ``live_hub`` (one
 ``exchange up --no-sync`` process per test module, with the 60-person demo population and the demo
-grants) and ``page`` (a fresh 1366x768 zh-CN context per test; a failing test's screenshot is saved in
+grants; see tests/live_hub.py) and ``page`` (a fresh 1366x768 zh-CN context per test; a failing test's screenshot is saved in
 its tmp dir and its path is printed in the failure report). Helpers: ``assert_no_outside_requests``
 proves a page loads nothing from outside 127.0.0.1, and ``screenshot`` refreshes
 ``docs/screenshots/<name>.png``, but only when ``EXCHANGE_UPDATE_SCREENSHOTS=1``: by default the suite
@@ -18,22 +18,15 @@ tests/conftest.py removes them from every test's environment.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Request, sync_playwright
+
+from tests.live_hub import LiveHub, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -55,37 +48,8 @@ VIEWPORT = {"width": 1366, "height": 768}
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 # Schemes that never leave the browser.
 LOCAL_SCHEMES = frozenset({"data", "blob", "about", "chrome-error"})
-STARTUP_LIMIT = 120  # seconds for `exchange up` to answer /health: a hang guard, not an assertion
-STOP_LIMIT = 15  # seconds between SIGTERM and SIGKILL
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 _FAILURE_SCREENSHOT = pytest.StashKey[Path]()
-
-
-@dataclass(frozen=True)
-class LiveHub:
-    """A hub served by a real `exchange up` process; ``env`` runs further CLI commands against it."""
-
-    url: str
-    home: Path
-    env: dict[str, str] = field(repr=False)
-    exe: str = field(repr=False)
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run ``exchange <args>`` against this hub's home; a failure shows the command's output."""
-        try:
-            return subprocess.run(
-                [self.exe, *args],
-                capture_output=True,
-                text=True,
-                env=self.env,
-                cwd=self.home.parent,
-                timeout=120,
-                check=True,
-            )
-        except subprocess.CalledProcessError as exc:
-            exc.add_note(f"stdout:\n{exc.stdout}\nstderr:\n{exc.stderr}")
-            raise
 
 
 @pytest.fixture(scope="session")
@@ -110,37 +74,14 @@ def browser(chromium_path: str) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def live_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+def live_hub(
+    tmp_path_factory: pytest.TempPathFactory, module_database_env: dict[str, str]
+) -> Iterator[LiveHub]:
     """`exchange up --no-sync` on a free port with its own EXCHANGE_HOME; stopped after the module."""
     base = tmp_path_factory.mktemp("live-hub")
-    home = base / "var"
-    port = _free_port()
-    exe = shutil.which("exchange") or str(Path(sys.executable).parent / "exchange")
-    # Built from scratch: this fixture outlives the per-test environment of tests/conftest.py.
-    env = {name: value for name, value in os.environ.items() if not name.startswith("EXCHANGE_")}
-    env.update(
-        EXCHANGE_HOME=str(home),
-        EXCHANGE_DEMO_PERSONS="60",
-        EXCHANGE_DEMO_GRANTS="true",
-        COLUMNS="200",
-    )
-    log_path = base / "exchange-up.log"
-    with log_path.open("w", encoding="utf-8") as log:
-        # The log is a file, not a pipe: a pipe nobody reads would fill up and block the server.
-        process = subprocess.Popen(
-            [exe, "up", "--no-sync", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=base,
-            preexec_fn=_die_with_parent,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_for_health(process, url, log_path)
-        yield LiveHub(url=url, home=home, env=env, exe=exe)
-    finally:
-        _stop(process)
+    env = {"EXCHANGE_DEMO_PERSONS": "60", "EXCHANGE_DEMO_GRANTS": "true", **module_database_env}
+    with serve(base, "--no-sync", env=env) as hub:
+        yield hub
 
 
 @pytest.fixture
@@ -213,47 +154,3 @@ def _is_outside(url: str) -> bool:
     if parts.scheme in LOCAL_SCHEMES:
         return False
     return parts.hostname not in LOCAL_HOSTS
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_health(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_LIMIT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"exchange up exited with {process.returncode}:\n{_tail(log_path)}", pytrace=False)
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(
-        f"exchange up did not answer {url}/health within {STARTUP_LIMIT} s:\n{_tail(log_path)}", pytrace=False
-    )
-
-
-def _die_with_parent() -> None:
-    """Linux: the kernel sends SIGTERM to `exchange up` if pytest itself dies (killed, crashed)."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (uvicorn shuts down gracefully), then SIGKILL: no `exchange up` outlives its module."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_LIMIT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])

@@ -96,10 +96,15 @@ def _citizens() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory) -> Iterator[TestClient]:
+def hub(tmp_path_factory, module_database_env) -> Iterator[TestClient]:
     home = tmp_path_factory.mktemp("governance-pages") / "home"
     settings = Settings(
-        home=home, database_url="", demo_persons=60, demo_grants=False, subject_auth="demo", _env_file=None
+        home=home,
+        database_url=module_database_env.get("EXCHANGE_DATABASE_URL", ""),
+        demo_persons=60,
+        demo_grants=False,
+        subject_auth="demo",
+        _env_file=None,
     )
     engine = engine_for(settings)
     bootstrap(settings, engine)
@@ -612,10 +617,10 @@ def test_only_a_token_of_the_identity_provider_signs_a_citizen_in(hub):
     assert no_csrf.status_code == 400 and "dxh_subject" not in no_csrf.headers.get("set-cookie", "")
 
 
-def test_with_oidc_the_citizen_page_points_to_the_government_portal(tmp_path):
+def test_with_oidc_the_citizen_page_points_to_the_government_portal(tmp_path, hub_database_url):
     settings = Settings(
         home=tmp_path / "oidc-home",
-        database_url="",
+        database_url=hub_database_url or "",
         subject_auth="oidc",
         oidc_issuer="https://idp.example.gov.cn/realms/citizens",
         oidc_audience="exchange-hub",
@@ -662,7 +667,7 @@ def test_the_catalogues_hold_the_same_keys(catalogue):
 
 def test_a_path_is_resolved_before_it_is_served(hub):
     site = hub.settings.home / "quality-docs" / "site"
-    assert (hub.settings.home / "exchange.db").is_file()
-    assert quality_page.resolve_inside(site, "../../exchange.db") is None
-    assert quality_page.resolve_inside(site, str(hub.settings.home / "exchange.db")) is None
+    assert (hub.settings.home / "pki" / "ca.key").is_file()
+    assert quality_page.resolve_inside(site, "../../pki/ca.key") is None
+    assert quality_page.resolve_inside(site, str(hub.settings.home / "pki" / "ca.key")) is None
     assert quality_page.resolve_inside(site, "static/../index.html") == (site / "index.html").resolve()

@@ -38,6 +38,7 @@ from exchange.db.engine import session_factory, session_scope
 from exchange.demo import DEMO_CLIENT_ID, DEMO_MATTER
 from exchange.licenses.models import SyncRun
 from tests.console.signing import signed_query_body
+from tests.exchange.audit.tampering import tamper
 
 PASSWORD = "correct horse battery staple"
 HOUSEHOLD = "301001001-000001"  # household's resource
@@ -285,7 +286,7 @@ def test_the_overview_checks_the_latest_checkpoint_and_says_when(hub):
     assert 'data-testid="integrity-state">通过' in panel and "树大小 5" in panel
     assert "检查时间" in panel and "6 条，其中 1 条" in panel
     with session_scope(session_factory(hub.engine)) as session:
-        session.execute(text("UPDATE audit_checkpoints SET root_hash = :r"), {"r": "A" * 43 + "="})
+        tamper(session, "UPDATE audit_checkpoints SET root_hash = :r", r="A" * 43 + "=")
     panel = hub.get("/console/overview").text.split('data-testid="integrity"')[1].split("</section>")[0]
     assert 'data-testid="integrity-state">未通过' in panel and "签名无法核验" in panel
 
@@ -464,9 +465,7 @@ def test_a_tampered_checkpoint_is_marked_failing(hub):
     plant(hub.engine, *[record() for _ in range(4)], sign=True, settings=hub.settings)
     plant(hub.engine, *[record() for _ in range(4)], sign=True, settings=hub.settings)
     with session_scope(session_factory(hub.engine)) as session:
-        session.execute(
-            text("UPDATE audit_checkpoints SET root_hash = :r WHERE tree_size = 4"), {"r": "B" * 43 + "="}
-        )
+        tamper(session, "UPDATE audit_checkpoints SET root_hash = :r WHERE tree_size = 4", r="B" * 43 + "=")
     sign_in(hub, "gov")
     page = hub.get("/console/audit").text
     assert re.findall(r'data-tree-size="(\d+)" data-state="(\w+)"', page) == [("8", "ok"), ("4", "failed")]
@@ -479,9 +478,11 @@ def test_an_entry_rewritten_with_its_leaf_hash_fails_the_checkpoints_covering_it
     with session_scope(session_factory(hub.engine)) as session:
         entry = audit.get_entry(session, 5)
         changed = {**entry.fields, "purpose": "改过的用途"}
-        session.execute(
-            text('UPDATE audit_entries SET purpose = :p, leaf_hash = :h WHERE "index" = 5'),
-            {"p": "改过的用途", "h": audit.leaf_of(changed)},
+        tamper(
+            session,
+            'UPDATE audit_entries SET purpose = :p, leaf_hash = :h WHERE "index" = 5',
+            p="改过的用途",
+            h=audit.leaf_of(changed),
         )
     sign_in(hub, "hh-adm")
     page = hub.get("/console/audit").text
@@ -493,7 +494,7 @@ def test_an_entry_rewritten_with_its_leaf_hash_fails_the_checkpoints_covering_it
 def test_an_entry_edited_under_its_old_leaf_hash_is_named_by_the_full_verification(hub):
     plant(hub.engine, *[record() for _ in range(6)], sign=True, settings=hub.settings)
     with session_scope(session_factory(hub.engine)) as session:
-        session.execute(text("UPDATE audit_entries SET purpose = 'x' WHERE \"index\" = 2"))
+        tamper(session, "UPDATE audit_entries SET purpose = 'x' WHERE \"index\" = 2")
     sign_in(hub, "gov")
     full = hub.get("/console/audit", params={"verify": "full"}).text
     result = full.split('data-testid="full-result"')[1].split("</p>")[0]

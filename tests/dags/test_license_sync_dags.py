@@ -79,7 +79,7 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+def hub(tmp_path_factory: pytest.TempPathFactory, module_database_env: dict[str, str]) -> Iterator[Settings]:
     """A hub booted like ``exchange up`` (60 demo persons), shared by the module's tests."""
     home = tmp_path_factory.mktemp("hub") / "home"
     with pytest.MonkeyPatch.context() as patch:
@@ -89,6 +89,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         patch.setenv("EXCHANGE_HOME", str(home))
         patch.setenv("EXCHANGE_DEMO_PERSONS", "60")
         patch.setenv("EXCHANGE_DEMO_GRANTS", "false")
+        for name, value in module_database_env.items():
+            patch.setenv(name, value)
         settings = Settings(_env_file=None)
     engine = engine_for(settings)
     try:
@@ -101,7 +103,12 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 @pytest.fixture(scope="module")
 def dag_runs(airflow_env: dict[str, str], hub: Settings) -> dict:
     """``dag.test()`` of every department's DAG, in one Airflow process against the booted hub."""
-    env = {**airflow_env, "EXCHANGE_HOME": str(hub.home), "EXCHANGE_DEMO_PERSONS": "60"}
+    env = {
+        **airflow_env,
+        "EXCHANGE_HOME": str(hub.home),
+        "EXCHANGE_DATABASE_URL": hub.database_url,
+        "EXCHANGE_DEMO_PERSONS": "60",
+    }
     result = _run(["test", *DEPARTMENTS], env, cwd=Path(airflow_env["AIRFLOW_HOME"]))
     assert result["import_errors"] == {}
     return result["runs"]

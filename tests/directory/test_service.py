@@ -29,7 +29,7 @@ FRIDAY = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Beijing
 def db(request, home):
     """A booted hub's session, on each backend the hub supports."""
     if request.param == "sqlite":
-        settings = Settings(home=home)
+        settings = Settings(home=home, database_url="")  # SQLite, also under EXCHANGE_TEST_DATABASE
     else:
         settings = Settings(home=home, database_url=request.getfixturevalue("postgres_url"))
     engine = engine_for(settings)

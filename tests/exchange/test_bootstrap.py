@@ -42,6 +42,7 @@ def _boot_twice_and_check(settings: Settings) -> None:
         engine.dispose()
 
 
+@pytest.mark.sqlite
 def test_bootstrap_on_sqlite(settings):
     _boot_twice_and_check(settings)
 

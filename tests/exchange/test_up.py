@@ -22,8 +22,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_exchange_up_serves_health_and_issues_verifiable_certificates(tmp_path):
-    home = tmp_path / "var"
+def test_exchange_up_serves_health_and_issues_verifiable_certificates(tmp_path, home):
     port = _free_port()
     exe = shutil.which("exchange") or str(Path(sys.executable).parent / "exchange")
     env = {**os.environ, "EXCHANGE_HOME": str(home), "COLUMNS": "200", "EXCHANGE_DEMO_GRANTS": "true"}

@@ -22,14 +22,14 @@ def _client(settings):
     return TestClient(create_app(settings))
 
 
-def test_healthy_hub(booted):
+def test_healthy_hub(booted, engine):
     with _client(booted) as client:
         response = client.get("/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
     head = migrate.head_revision()
-    assert body["database"] == {"ok": True, "backend": "sqlite", "revision": head, "head": head}
+    assert body["database"] == {"ok": True, "backend": engine.dialect.name, "revision": head, "head": head}
     assert body["pki"]["ok"] and body["pki"]["revoked"] == 0
     assert "Root CA" in body["pki"]["ca_subject"]
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from cryptography import x509
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from certs.keys import PrivateKey, load_private_key
@@ -18,6 +18,7 @@ from exchange.audit.schemas import AuditRecord
 from exchange.db import migrate
 from exchange.db.engine import make_engine, session_factory
 from tests.conftest import NOW
+from tests.exchange.audit.tampering import tamper
 
 
 def record(i: int, **changes: object) -> AuditRecord:
@@ -85,8 +86,8 @@ def sign(session: Session, signer: Signer, seconds: int = 0):
 
 
 def sql(session: Session, statement: str, **params: object) -> None:
-    session.execute(text(statement), params)
-    session.commit()
+    """Tamper with the log: ``statement`` runs with the append-only triggers off (see tampering.py)."""
+    tamper(session, statement, **params)
 
 
 @pytest.fixture
