@@ -8,25 +8,14 @@ caller's EXCHANGE_* variables, so a hub never sees the developer's settings.
 
 from __future__ import annotations
 
-import ctypes
 import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-import pytest
-
-STARTUP_LIMIT = 120  # seconds for `exchange up` to answer /health: a hang guard, not an assertion
-STOP_LIMIT = 15  # seconds between SIGTERM and SIGKILL
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+from tests.processes import die_with_parent, exchange_exe, free_port, stop, wait_for_health
 
 
 @dataclass(frozen=True)
@@ -68,7 +57,7 @@ def serve(base: Path, *args: str, env: Mapping[str, str] | None = None) -> Itera
     """`exchange up <args>` with EXCHANGE_HOME ``base/var``, logging to ``base/exchange-up.log``."""
     home = base / "var"
     port = free_port()
-    exe = shutil.which("exchange") or str(Path(sys.executable).parent / "exchange")
+    exe = exchange_exe()
     # Built from scratch: the hub may outlive the per-test environment of tests/conftest.py.
     environment = {name: value for name, value in os.environ.items() if not name.startswith("EXCHANGE_")}
     environment.update(EXCHANGE_HOME=str(home), COLUMNS="200", **(env or {}))
@@ -81,7 +70,7 @@ def serve(base: Path, *args: str, env: Mapping[str, str] | None = None) -> Itera
             stderr=subprocess.STDOUT,
             env=environment,
             cwd=base,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -89,50 +78,6 @@ def serve(base: Path, *args: str, env: Mapping[str, str] | None = None) -> Itera
         yield LiveHub(url=url, home=home, env=environment, exe=exe, pid=process.pid, log=log_path)
     finally:
         stop(process)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_health(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_LIMIT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"exchange up exited with {process.returncode}:\n{tail(log_path)}", pytrace=False)
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(
-        f"exchange up did not answer {url}/health within {STARTUP_LIMIT} s:\n{tail(log_path)}", pytrace=False
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (uvicorn shuts down gracefully), then SIGKILL: no `exchange up` outlives its test."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_LIMIT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def tail(path: Path, lines: int = 60) -> str:
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-
-
-def _die_with_parent() -> None:
-    """Linux: the kernel sends SIGTERM to `exchange up` if pytest itself dies (killed, crashed)."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _children(parent: int) -> list[int]:

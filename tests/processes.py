@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-STARTUP_LIMIT = 120  # seconds to answer /health: a hang guard, not an assertion
+STARTUP_LIMIT = 180  # seconds to answer /health: a hang guard, not an assertion
 STOP_LIMIT = 15  # seconds between SIGTERM and SIGKILL
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -62,17 +62,10 @@ class Server:
 
     def stop(self) -> int:
         """SIGTERM (uvicorn drains and shuts down), then SIGKILL; the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=STOP_LIMIT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop(self.process)
 
     def tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        return tail(self.log, lines)
 
 
 def start(args: Sequence[str], *, env: Mapping[str, str], cwd: Path, port: int, name: str) -> Server:
@@ -85,25 +78,43 @@ def start(args: Sequence[str], *, env: Mapping[str, str], cwd: Path, port: int, 
             stderr=subprocess.STDOUT,
             env=dict(env),
             cwd=cwd,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     server = Server(process, f"http://127.0.0.1:{port}", log, dict(env))
+    wait_for_health(process, server.url, log, f"exchange {args[0]}")
+    return server
+
+
+def wait_for_health(process: subprocess.Popen[bytes], url: str, log: Path, what: str = "exchange up") -> None:
+    """Until ``url``/health answers 200; a process that exits or hangs fails the test with its log."""
     deadline = time.monotonic() + STARTUP_LIMIT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(
-                f"exchange {args[0]} exited with {process.returncode}:\n{server.tail()}", pytrace=False
-            )
+            pytest.fail(f"{what} exited with {process.returncode}:\n{tail(log)}", pytrace=False)
         try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                return server
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    server.stop()
-    pytest.fail(
-        f"exchange {args[0]} did not answer /health in {STARTUP_LIMIT} s:\n{server.tail()}", pytrace=False
-    )
+    stop(process)
+    pytest.fail(f"{what} did not answer {url}/health in {STARTUP_LIMIT} s:\n{tail(log)}", pytrace=False)
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM (uvicorn drains and shuts down), then SIGKILL: no server outlives its test."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_LIMIT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
 
 def run(args: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -123,7 +134,7 @@ def run(args: Sequence[str], *, env: Mapping[str, str], cwd: Path) -> subprocess
         raise
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the kernel sends SIGTERM to the server if pytest itself dies (killed, crashed)."""
     if sys.platform == "linux":
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -3,14 +3,11 @@ and SIGTERM: the in-flight request is drained, a final checkpoint covers every e
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,23 +21,10 @@ from exchange.audit.models import AuditCheckpoint, AuditEntry
 from exchange.demo import DEMO_CLIENT_ID, DEMO_MATTER
 from tests.console.signing import signed_query_body
 from tests.exchange.observability.conftest import HOUSEHOLD, PURPOSE
+from tests.processes import die_with_parent, exchange_exe, free_port, wait_for_health
 
-STARTUP_LIMIT = 180  # seconds for `exchange up` to initialise and answer /health: a hang guard
 STOP_LIMIT = 60  # seconds from SIGTERM to exit: drain (a second or two here) and final checkpoints
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 QUERY_ROUTE = "/v1/query/{resource_code}"
-
-
-def _die_with_parent() -> None:
-    """Linux: the kernel sends SIGTERM to `exchange up` if pytest itself dies."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _json_lines(path: Path) -> list[dict]:
@@ -55,19 +39,6 @@ def _citizen() -> str:
             if person.alive:
                 return person.citizen_id
     raise AssertionError("no living person in the demo population")
-
-
-def _wait_for_health(process: subprocess.Popen[bytes], url: str, stderr: Path) -> None:
-    deadline = time.monotonic() + STARTUP_LIMIT
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"exchange up exited with {process.returncode}:\n{stderr.read_text()}"
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"exchange up did not answer {url}/health in time:\n{stderr.read_text()}")
 
 
 def _scrape(url: str) -> dict[tuple[str, tuple], float]:
@@ -98,9 +69,9 @@ def _read_response(sock: socket.socket) -> bytes:
 
 def test_two_workers_count_together_then_drain_and_sign_a_final_checkpoint(tmp_path):
     home = tmp_path / "var"
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    exe = shutil.which("exchange") or str(Path(sys.executable).parent / "exchange")
+    exe = exchange_exe()
     env = {
         name: value
         for name, value in os.environ.items()
@@ -124,10 +95,10 @@ def test_two_workers_count_together_then_drain_and_sign_a_final_checkpoint(tmp_p
             stderr=err,
             env=env,
             cwd=tmp_path,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     try:
-        _wait_for_health(process, url, stderr)
+        wait_for_health(process, url, stderr)
         key = load_private_key(home / "demo" / "consumer.key")
         citizen = _citizen()
 
