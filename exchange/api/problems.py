@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters import errors as adapter_errors
 from directory import service as directory
@@ -55,31 +53,6 @@ def problem_response(
 
 def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id") or "")
-
-
-class RequestIdMiddleware:
-    """Give every request an id, echoed in ``X-Request-ID`` and in every problem document."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-        if state.get("request_id"):  # named (and echoed) by exchange.observability's outer middleware
-            await self.app(scope, receive, send)
-            return
-        request_id = uuid.uuid4().hex
-        state["request_id"] = request_id
-
-        async def send_with_id(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 _STATUS_SLUGS = {
@@ -141,7 +114,8 @@ def directory_problem(exc: directory.DirectoryError) -> Problem:
 
 
 def install(app: FastAPI) -> None:
-    app.add_middleware(RequestIdMiddleware)  # type: ignore[arg-type]
+    """The problem handlers; the request id they name comes from
+    :class:`exchange.observability.middleware.RequestObservability`, which the app adds outermost."""
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:

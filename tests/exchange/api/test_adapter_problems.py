@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from adapters import errors
 from exchange.api import problems
+from exchange.observability.middleware import RequestObservability
 
 CASES = [
     (errors.LegacyUnavailable("household: circuit open"), 503, "legacy-unavailable"),
@@ -30,6 +31,7 @@ CASES = [
 def client():
     app = FastAPI()
     problems.install(app)
+    app.add_middleware(RequestObservability)
 
     @app.get("/raise/{index}")
     def _raise(index: int):

@@ -13,6 +13,7 @@ from certs import jose
 from exchange.api import audit, problems
 from exchange.audit import merkle, repository, service
 from exchange.db.engine import session_factory
+from exchange.observability.middleware import RequestObservability
 from tests.exchange.audit.conftest import build_log, sign, sql
 
 
@@ -22,6 +23,7 @@ def client(engine):
     # will include it with app.include_router(audit.router).
     app = FastAPI()
     problems.install(app)
+    app.add_middleware(RequestObservability)
     app.state.hub = SimpleNamespace(sessions=session_factory(engine))
     app.include_router(audit.router)
     with TestClient(app) as client:
