@@ -16,7 +16,10 @@ def get_resource(session: Session, *, code: str) -> Resource | None:
 
 
 def resources_of(session: Session, *, provider_id: str) -> Sequence[Resource]:
-    return session.scalars(select(Resource).where(Resource.provider_id == provider_id)).all()
+    # Ordered: PostgreSQL returns rows in heap order, which an UPDATE changes (the withdrawn report).
+    return session.scalars(
+        select(Resource).where(Resource.provider_id == provider_id).order_by(Resource.code)
+    ).all()
 
 
 def add(session: Session, row: Resource | ResourceVersion | Grant | Application) -> None:

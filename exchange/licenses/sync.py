@@ -339,7 +339,9 @@ def _quarantine(
 
 def publish_quality(session: Session, *, run_id: int, home: Path) -> Path | None:
     """Render the run's Great Expectations results into the Data Docs under ``home/quality-docs``."""
-    results = session.scalars(select(QualityResult).where(QualityResult.run_id == run_id)).all()
+    results = session.scalars(
+        select(QualityResult).where(QualityResult.run_id == run_id).order_by(QualityResult.id)
+    ).all()
     if not results:
         return None
     from exchange.quality.data_docs import build_data_docs

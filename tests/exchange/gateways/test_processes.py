@@ -31,7 +31,9 @@ class Deployment:
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory, module_database_env: dict[str, str]
+) -> Iterator[Deployment]:
     base = tmp_path_factory.mktemp("gateway-deployment")
     hub_home, gateway_home = base / "hub", base / "gateway"
     hub_port, gateway_port = processes.free_port(), processes.free_port()
@@ -40,6 +42,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         EXCHANGE_DEMO_PERSONS="60",
         EXCHANGE_DEMO_GRANTS="true",
         EXCHANGE_GATEWAYS=json.dumps({DEPARTMENT: f"http://127.0.0.1:{gateway_port}"}),
+        **module_database_env,
     )
     gateway_env = processes.clean_env(EXCHANGE_HOME=str(gateway_home))
     processes.run(["up", "--init-only", "--no-sync"], env=hub_env, cwd=base)

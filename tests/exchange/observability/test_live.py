@@ -67,7 +67,7 @@ def _read_response(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def test_two_workers_count_together_then_drain_and_sign_a_final_checkpoint(tmp_path):
+def test_two_workers_count_together_then_drain_and_sign_a_final_checkpoint(tmp_path, hub_database_url):
     home = tmp_path / "var"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -87,6 +87,8 @@ def test_two_workers_count_together_then_drain_and_sign_a_final_checkpoint(tmp_p
         EXCHANGE_CHECKPOINT_EVERY_ENTRIES="1000000",
         COLUMNS="200",
     )
+    if hub_database_url is not None:
+        env["EXCHANGE_DATABASE_URL"] = hub_database_url
     stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
@@ -173,7 +175,7 @@ def test_two_workers_count_together_then_drain_and_sign_a_final_checkpoint(tmp_p
             process.kill()
             process.wait()
 
-    engine = create_engine(f"sqlite:///{home / 'exchange.db'}")
+    engine = create_engine(hub_database_url or f"sqlite:///{home / 'exchange.db'}")
     try:
         with engine.connect() as connection:
             entries = connection.scalar(select(func.count()).select_from(AuditEntry))
