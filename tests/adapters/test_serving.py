@@ -62,7 +62,7 @@ def _launch(department_id: str, base: Path, port: int) -> processes.Server:
             stderr=subprocess.STDOUT,
             env=env,
             cwd=base,
-            preexec_fn=processes._die_with_parent,
+            preexec_fn=processes.die_with_parent,
         )
     return processes.Server(process, f"http://127.0.0.1:{port}", log, env)
 
