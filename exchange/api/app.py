@@ -119,26 +119,37 @@ async def _keep_crl_fresh(state: HubState) -> None:
 
 def checkpoint_if_due(state: HubState) -> bool:
     """Sign a checkpoint of the audit log when enough entries or time have passed (needs the hub key)."""
-    if not state.pki.hub_key.exists():
-        return False
     settings = state.settings
+    return (
+        sign_checkpoint(
+            state,
+            every_entries=settings.checkpoint_every_entries,
+            every_seconds=settings.checkpoint_every_seconds,
+        )
+        is not None
+    )
+
+
+def sign_checkpoint(
+    state: HubState, *, every_entries: int, every_seconds: float
+) -> audit.CheckpointRead | None:
+    """The checkpoint signed now if one is due (``audit.checkpoint_due``), else None; None without the
+    hub key too. ``every_entries=1``: due as soon as any entry is unsigned (the final one at shutdown)."""
+    if not state.pki.hub_key.exists():
+        return None
     now = datetime.now(UTC)
     with session_scope(state.sessions) as session:
         if not audit.checkpoint_due(
-            session,
-            every_entries=settings.checkpoint_every_entries,
-            every_seconds=settings.checkpoint_every_seconds,
-            now=now,
+            session, every_entries=every_entries, every_seconds=every_seconds, now=now
         ):
-            return False
-        audit.checkpoint(
+            return None
+        return audit.checkpoint(
             session,
             signer_key=load_private_key(state.pki.hub_key),
             signer_chain=[read_certificate(state.pki.hub_cert), read_certificate(state.pki.ca_cert)],
-            hub_id=settings.hub_id,
+            hub_id=state.settings.hub_id,
             now=now,
         )
-    return True
 
 
 async def _keep_checkpoints(state: HubState) -> None:
@@ -172,7 +183,6 @@ def connect_departments(state: HubState, stack: contextlib.ExitStack) -> Exchang
                 f"{state.pki.department_key(department_id)} exists but {department_id} is served by its "
                 "gateway: the hub must not hold a gateway department's key (move it to the gateway)"
             )
-    for department_id in settings.gateways:
         gateway = connect_gateway(settings, department_id, revocation=state.revocation)
         stack.callback(gateway.close)
         providers[department_id] = gateway

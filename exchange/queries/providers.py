@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from adapters.base import Adapter, Subject
+from adapters.errors import LegacyUnavailable
 from exchange.licenses.status_list import StatusList, status_list_token
 from exchange.queries.evidence import DepartmentSigner
 
@@ -105,8 +106,6 @@ class LocalProvider:
         if question.operation == "license":
             return Draft(credentials=list(question.credentials))
         if self.adapter is None:
-            from adapters.errors import LegacyUnavailable
-
             raise LegacyUnavailable(f"the {self.department_id} legacy system is not connected")
         if question.operation == "query":
             values = self.adapter.lookup(question.resource_code, question.subject, list(question.items))
