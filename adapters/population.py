@@ -188,6 +188,13 @@ class Population:
         for household in self.households():
             yield from household.members
 
+    def known_everywhere(self) -> Iterator[str]:
+        """Citizen IDs every simulated department holds a record of (see :func:`in_all_systems`)."""
+        for household in self.households():
+            for person in household.members:
+                if in_all_systems(person, household):
+                    yield person.citizen_id
+
     def employers(self) -> Iterator[Employer]:
         receipts = _Counter(start=900_000_000)
         for index in range(self.employers_total):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -77,7 +78,10 @@ def ensure_valid(
         raise CertificateRejected(report)
 
 
+@lru_cache(maxsize=4096)
 def _issuer_check(certificate: x509.Certificate, ca: x509.Certificate) -> Check:
+    """Whether ``ca`` signed ``certificate``: a fact about the two that never changes, so it is
+    computed once per pair (the hub checks the same consumer certificate on every request)."""
     try:
         certificate.verify_directly_issued_by(ca)
     except ValueError as exc:

@@ -15,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from adapters.population import DEFAULT_AS_OF, DEFAULT_SEED, in_all_systems
+from adapters.population import DEFAULT_AS_OF, DEFAULT_SEED
 from adapters.registry import DEPARTMENTS
 from adapters.simulation import generate, read_manifest
 from exchange.cli.context import console, fail, settings
@@ -86,11 +86,9 @@ def subjects(
     if absent:
         fail(f"the demo data in {root} lacks {', '.join(absent)}: run `exchange demo-data` for all four")
     printed = 0
-    for household in manifest.population().households():
-        for person in household.members:
-            if in_all_systems(person, household):
-                print(person.citizen_id)
-                printed += 1
-                if printed == count:
-                    return
+    for citizen_id in manifest.population().known_everywhere():
+        print(citizen_id)
+        printed += 1
+        if printed == count:
+            return
     fail(f"only {printed} persons of {manifest.persons:,} are known to every department; generate more")

@@ -17,6 +17,7 @@ from certs.keys import KeyAlgorithm, UnusableKey
 from directory.calendar import CalendarError
 from exchange.bootstrap import bootstrap
 from exchange.cli import applications, audit, client, consumers, db, demo, directory, grants, tokens
+from exchange.cli import bench as bench_cli
 from exchange.cli import console as console_cli
 from exchange.cli import gateway as gateway_cli
 from exchange.cli import legacy as legacy_cli
@@ -43,6 +44,7 @@ app.add_typer(demo.app, name="demo")
 app.add_typer(client.app, name="client")
 app.add_typer(audit.app, name="audit")
 app.command("sync")(sync_cli.sync)
+app.command("bench")(bench_cli.bench)
 app.add_typer(directory.app, name="directory")
 app.add_typer(grants.app, name="grants")
 app.add_typer(applications.app, name="applications")

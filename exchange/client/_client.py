@@ -189,14 +189,9 @@ class ExchangeClient:
             HubUnreachable: no answer from the hub.
             EvidenceRejected: the answer failed a check; do not use its data.
         """
-        if isinstance(fields, str) or not fields:
-            raise ValueError("fields must be a non-empty list of data item names")
-        items = list(fields)
-        if not all(isinstance(item, str) and item for item in items) or len(set(items)) != len(items):
-            raise ValueError("fields must be distinct, non-empty data item names")
         return self._exchange(
             self._resource_url("query", resource_code),
-            {"fields": items},
+            {"fields": _field_names(fields)},
             resource_code=resource_code,
             subject_type=subject_type,
             subject_value=subject_value,
@@ -206,6 +201,37 @@ class ExchangeClient:
             operator_name=operator_name,
             legal_basis=legal_basis,
         )
+
+    def signed_query(
+        self,
+        resource_code: str,
+        subject_type: str,
+        subject_value: str,
+        fields: Sequence[str],
+        *,
+        matter_code: str,
+        purpose: str,
+        operator_id: str,
+        operator_name: str,
+        legal_basis: str | None = None,
+    ) -> bytes:
+        """The signed body of a :meth:`query`, not sent: POST it to ``/v1/query/{resource_code}``
+        within ``lifetime`` seconds (a queue, another process, a load generator), once.
+
+        Raises:
+            ValueError: an argument is malformed.
+        """
+        return self._sign(
+            {"fields": _field_names(fields)},
+            resource_code=resource_code,
+            subject_type=subject_type,
+            subject_value=subject_value,
+            matter_code=matter_code,
+            purpose=purpose,
+            operator_id=operator_id,
+            operator_name=operator_name,
+            legal_basis=legal_basis,
+        ).body
 
     def verify(
         self,
@@ -344,9 +370,22 @@ class ExchangeClient:
     def _resource_url(self, kind: str, resource_code: str) -> str:
         return f"{self.hub_url}/v1/{kind}/{quote(resource_code, safe='')}"
 
-    def _exchange(
+    def _exchange(self, url: str, asked: dict[str, Any], **request: Any) -> Evidence:
+        """Sign, send, and verify the answer: the whole exchange, top to bottom."""
+        retries = 0
+        while True:
+            sent = self._sign(asked, **request)
+            response = self._post(url, sent.body)
+            if response.status_code == 200:
+                return self._evidence(response, sent)
+            error = hub_error(response, now=self._clock())
+            if not self._should_retry(error, retries):
+                raise error
+            retries += 1
+            self._sleep(float(error.retry_after if error.retry_after is not None else 1))
+
+    def _sign(
         self,
-        url: str,
         asked: dict[str, Any],
         *,
         resource_code: str | None,
@@ -357,8 +396,8 @@ class ExchangeClient:
         operator_id: str,
         operator_name: str,
         legal_basis: str | None,
-    ) -> Evidence:
-        """Sign, send, and verify the answer: the whole exchange, top to bottom.
+    ) -> SentRequest:
+        """A newly signed request (fresh ``jti`` and ``iat``) after checking its arguments.
 
         ``resource_code`` is ``None`` for a license search, whose request names none.
         """
@@ -375,36 +414,26 @@ class ExchangeClient:
             raise ValueError(f"subject_type must be one of {', '.join(SubjectType)}, not {subject_type!r}")
         if legal_basis is not None and not isinstance(legal_basis, str):
             raise ValueError("legal_basis must be a string")
-        retries = 0
-        while True:
-            claims = self._claims(resource_code, subject_type, subject_value, asked)
-            claims.update(
-                matter_code=matter_code,
-                purpose=purpose,
-                operator={"id": operator_id, "name": operator_name},
-            )
-            if legal_basis is not None:
-                claims["legal_basis"] = legal_basis
-            body = jose.sign(claims, self._key, typ=REQUEST_TYP, kid=self.kid).encode("ascii")
-            sent = SentRequest(
-                jti=claims["jti"],
-                body=body,
-                issuer=self.client_id,
-                issued_at=claims["iat"],
-                resource=resource_code,
-                subject=dict(claims["subject"]),
-                fields=tuple(asked["fields"]) if "fields" in asked else None,
-                claims=dict(asked["claims"]) if "claims" in asked else None,
-                license_type=asked.get("license_type"),
-            )
-            response = self._post(url, body)
-            if response.status_code == 200:
-                return self._evidence(response, sent)
-            error = hub_error(response, now=self._clock())
-            if not self._should_retry(error, retries):
-                raise error
-            retries += 1
-            self._sleep(float(error.retry_after if error.retry_after is not None else 1))
+        claims = self._claims(resource_code, subject_type, subject_value, asked)
+        claims.update(
+            matter_code=matter_code,
+            purpose=purpose,
+            operator={"id": operator_id, "name": operator_name},
+        )
+        if legal_basis is not None:
+            claims["legal_basis"] = legal_basis
+        body = jose.sign(claims, self._key, typ=REQUEST_TYP, kid=self.kid).encode("ascii")
+        return SentRequest(
+            jti=claims["jti"],
+            body=body,
+            issuer=self.client_id,
+            issued_at=claims["iat"],
+            resource=resource_code,
+            subject=dict(claims["subject"]),
+            fields=tuple(asked["fields"]) if "fields" in asked else None,
+            claims=dict(asked["claims"]) if "claims" in asked else None,
+            license_type=asked.get("license_type"),
+        )
 
     def _claims(
         self, resource_code: str | None, subject_type: str, subject_value: str, asked: dict[str, Any]
@@ -474,6 +503,15 @@ def _load_key(source: PrivateKey | str | Path, passphrase: bytes | None) -> Priv
     except UnusableKey as exc:
         raise ValueError(str(exc)) from None
     return source
+
+
+def _field_names(fields: Sequence[str]) -> list[str]:
+    if isinstance(fields, str) or not fields:
+        raise ValueError("fields must be a non-empty list of data item names")
+    items = list(fields)
+    if not all(isinstance(item, str) and item for item in items) or len(set(items)) != len(items):
+        raise ValueError("fields must be distinct, non-empty data item names")
+    return items
 
 
 def _require_text(**values: object) -> None:

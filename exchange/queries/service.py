@@ -3,6 +3,13 @@ question → the directory's grant → the adapter → sign the evidence → the
 
 Every request, allowed or denied, ends in exactly one audit entry written in the caller's
 transaction; the caller commits it before any byte of the answer leaves (exchange/api/queries.py).
+
+Write transactions are kept short: the ``jti`` is committed as soon as it is checked, the reads
+and the department's answer run outside any write transaction, and the audit entry's transaction
+starts at the append lock. SQLite has one write lock for the whole database; a transaction that
+kept it from the replay check through the legacy call serialised every request behind the slowest
+department, and under load its waiters ran past busy_timeout into 503s.
+
 Refusals are :class:`~exchange.queries.verification.Rejected` or the domain errors they stand for,
 each turned into its problem document here, so the audit entry records the status the consumer sees.
 """
@@ -54,6 +61,22 @@ class Exchange:
     max_body_bytes: int
     max_skew: timedelta
     replay_window: timedelta
+    purge: ReplayPurge = field(default_factory=lambda: ReplayPurge())
+
+
+@dataclass
+class ReplayPurge:
+    """When this worker next deletes expired ``jti`` records: a delete per request would add a scan
+    to every write transaction."""
+
+    every: timedelta = timedelta(seconds=10)
+    due: datetime | None = None
+
+    def now_due(self, now: datetime) -> bool:
+        if self.due is not None and now < self.due:
+            return False
+        self.due = now + self.every
+        return True
 
 
 @dataclass
@@ -119,6 +142,7 @@ def handle(
     except Exception as exc:
         answer = _refusal(exc, trail, request_id)
     latency_ms = round((time.perf_counter() - started) * 1000)
+    session.commit()  # the audit entry's transaction begins at the append lock
 
     def render(index: int) -> bytes:
         nonlocal answer
@@ -177,9 +201,16 @@ def _answer(
         raise rejected
     if request.issued_at < now - hub.replay_window - hub.max_skew:
         raise unauthenticated(f"iat is older than the replay window of {hub.replay_window.seconds} s")
+    session.commit()  # the replay check's transaction begins with its write
     _remember(
-        session, request.client_id, request.jti, request.issued_at + hub.replay_window + hub.max_skew, now
+        session,
+        request.client_id,
+        request.jti,
+        request.issued_at + hub.replay_window + hub.max_skew,
+        now,
+        purge=hub.purge.now_due(now),
     )
+    session.commit()  # a jti is spent once checked, whatever happens to the request next
 
     claims = request.claims
     if trail.endpoint == "license":
@@ -271,9 +302,10 @@ class _Unreachable(LegacyFailure):
     retriable = True
 
 
-def _remember(session: Session, client_id: str, jti: str, expires_at: datetime, now: datetime) -> None:
+def _remember(
+    session: Session, client_id: str, jti: str, expires_at: datetime, now: datetime, *, purge: bool
+) -> None:
     """Record the jti once; a second use while it is remembered is a replay (409)."""
-    session.execute(delete(SeenRequest).where(SeenRequest.expires_at < now))
     values = {"client_id": client_id, "jti": jti, "expires_at": expires_at}
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -286,6 +318,8 @@ def _remember(session: Session, client_id: str, jti: str, expires_at: datetime, 
     # INSERT's rowcount reads -1, and every request looked like a replay on PostgreSQL.
     if session.execute(statement.returning(SeenRequest.jti)).first() is None:
         raise Rejected(409, "replay", "Replayed request", f"jti {jti} was already used", client_id=client_id)
+    if purge:
+        session.execute(delete(SeenRequest).where(SeenRequest.expires_at < now))
 
 
 def _subject(value: Any, trail: Trail) -> Subject:

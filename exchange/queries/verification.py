@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -118,7 +119,7 @@ def _certified_key(
 ) -> PublicKey:
     """The consumer's key as its hub-issued certificate states it: chain, validity and CRL checked."""
     try:
-        certificate = read_certificate(paths.consumer_cert(client_id))
+        certificate = _certificates.read(paths.consumer_cert(client_id))
     except (OSError, ValueError):
         raise unauthenticated(f"the certificate of {client_id} cannot be read", client_id) from None
     try:
@@ -138,3 +139,24 @@ def _instant(value: Any, name: str, client_id: str) -> datetime:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise malformed(f"{name} must be a NumericDate (seconds since the epoch)", client_id)
     return datetime.fromtimestamp(value, UTC)
+
+
+class _CertificateFiles:
+    """Certificates read from files, parsed again only when a file changes (``exchange consumers
+    rotate`` rewrites it): every request of a consumer needs its certificate."""
+
+    def __init__(self) -> None:
+        self._read: dict[Path, tuple[tuple[int, int, int], x509.Certificate]] = {}
+
+    def read(self, path: Path) -> x509.Certificate:
+        stat = path.stat()
+        signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        cached = self._read.get(path)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        certificate = read_certificate(path)
+        self._read[path] = (signature, certificate)
+        return certificate
+
+
+_certificates = _CertificateFiles()
