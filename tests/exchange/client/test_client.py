@@ -274,3 +274,30 @@ def test_stored_evidence_verifies_offline_with_its_request(
         now=NOW,
     )
     assert again == evidence
+
+
+def test_signed_query_signs_what_query_would_send_and_sends_nothing(consumer_key, signer, make_client):
+    hub = FakeHub(consumer_key, signer)
+    with make_client(hub, consumer_key) as client:
+        first = client.signed_query(RESOURCE, "id_card", SUBJECT, ["name", "sex"], **QUERY_CONTEXT)
+        second = client.signed_query(RESOURCE, "id_card", SUBJECT, ["name", "sex"], **QUERY_CONTEXT)
+        assert hub.requests == []
+        with pytest.raises(ValueError, match="fields"):
+            client.signed_query(RESOURCE, "id_card", SUBJECT, [], **QUERY_CONTEXT)
+        with pytest.raises(ValueError, match="subject_type"):
+            client.signed_query(RESOURCE, "passport", SUBJECT, ["name"], **QUERY_CONTEXT)
+        # Sent later, the body is a request the hub answers like one query() sends.
+        response = hub(
+            httpx.Request(
+                "POST",
+                f"{HUB_URL}/v1/query/{RESOURCE}",
+                content=first,
+                headers={"content-type": "application/jwt"},
+            )
+        )
+    assert response.status_code == 200
+    (claims,) = hub.claims
+    assert set(claims) == REQUEST_CLAIMS | {"fields"}
+    assert claims["fields"] == ["name", "sex"] and claims["subject"] == {"type": "id_card", "value": SUBJECT}
+    _, second_claims = hub.verify_request(second)
+    assert second_claims["jti"] != claims["jti"]

@@ -285,6 +285,43 @@ def test_legacy_failures_become_their_statuses_and_no_data(hub, citizen, fault, 
     assert citizen not in response.json()["detail"]
 
 
+def test_a_jti_is_spent_once_checked_even_when_the_department_then_fails(hub, citizen):
+    system = hub.app.state.hub.simulated["household"]
+    from adapters.base import Subject
+
+    body = _token(hub.key, fields=["name"], subject={"type": "id_card", "value": citizen})
+    system.inject(Fault.UNAVAILABLE, Subject.parse("id_card", citizen))
+    try:
+        _denied(hub, _post(hub, body), 503, "legacy-unavailable")
+    finally:
+        system.heal()
+    _denied(hub, _post(hub, body), 409, "replay")  # a retry is a new request: sign it again
+
+
+def test_expired_jti_records_are_purged_at_most_every_ten_seconds(hub, citizen):
+    from exchange.queries.models import SeenRequest
+
+    def remembered() -> int:
+        with session_factory(hub.engine)() as session:
+            return session.scalar(select(func.count()).select_from(SeenRequest))
+
+    exchange = hub.app.state.hub.exchange
+    subject = {"type": "id_card", "value": citizen}
+    assert _post(hub, _token(hub.key, fields=["name"], subject=subject)).status_code == 200
+    assert remembered() == 1
+    with session_scope(session_factory(hub.engine)) as session:  # a record whose time has passed
+        session.add(
+            SeenRequest(
+                client_id=DEMO_CLIENT_ID, jti="old-jti-0001", expires_at=datetime(2020, 1, 1, tzinfo=UTC)
+            )
+        )
+    assert _post(hub, _token(hub.key, fields=["name"], subject=subject)).status_code == 200
+    assert remembered() == 3  # the last purge was under ten seconds ago
+    exchange.purge.due = datetime.now(UTC)
+    assert _post(hub, _token(hub.key, fields=["name"], subject=subject)).status_code == 200
+    assert remembered() == 3  # the expired one went, the new one came
+
+
 def test_the_rate_limit_answers_429_with_retry_after(hub, citizen):
     hub.app.state.hub.exchange.limiter.rate = 0.01
     hub.app.state.hub.exchange.limiter.burst = 1
