@@ -3,11 +3,12 @@
 One hub process (one uvicorn worker, the passthrough factory of :mod:`exchange.bench.passthrough`)
 serves both routes on loopback from a throw-away home with the demo departments; the load
 generator (:mod:`exchange.bench.loadgen`) is a second process, so on a two-core machine each has a
-core. Every signed request is signed before its phase starts. Per route, in this order:
+core. Every signed request is signed before its phase starts. In this order:
 
-1. warm-up, which also estimates the rate so that each phase lasts about ``seconds``;
-2. saturation: ``concurrency`` connections back to back, the throughput;
-3. half load: an open loop at half the saturation rate, p50/p95/p99 latency.
+1. a warm-up of each route, which also estimates its rate so that each phase lasts about ``seconds``;
+2. saturation: ``concurrency`` connections back to back, in rounds that alternate the routes (the
+   machine's other load weighs on both alike), the throughput;
+3. half load of each route: an open loop at half its saturation rate, p50/p95/p99 latency.
 
 The hub worker's resident memory is sampled throughout; every answer must be a 200 (a signed query
 that did not get its evidence would make the figures meaningless), else the run fails.
@@ -45,6 +46,8 @@ RATIO_TARGET = 0.5  # issue 9: signed/pass-through throughput >= 0.5
 TAIL_TARGET = 3.0  # issue 9: p99 <= 3 x p50 at half load
 RSS_TARGET_MB = 200  # issue 9: hub worker RSS <= 200 MB under load
 SUBJECTS = 200
+ROUTES = ("passthrough", "signed")
+ROUNDS = 3
 
 
 class BenchError(RuntimeError):
@@ -84,14 +87,8 @@ def run(seconds: float, workdir: Path, progress: Callable[[str], None], *, concu
         home / "pki" / "ca.pem",
         lifetime=300,
     )
-    with client, _hub(home, env, workdir / "hub.log") as (port, worker):
-        memory = _MemorySampler(worker)
-        with memory:
-            figures: dict[str, Phase] = {}
-            for route in ("passthrough", "signed"):
-                figures[f"{route}_saturation"], figures[f"{route}_half"] = _measure(
-                    route, target, client, port, seconds, concurrency, workdir, progress
-                )
+    with client, _hub(home, env, workdir / "hub.log") as (port, worker), _MemorySampler(worker) as memory:
+        figures = _measure(target, client, port, seconds, concurrency, workdir, progress)
     signed, plain = figures["signed_saturation"], figures["passthrough_saturation"]
     half = figures["signed_half"]
     section = Section("query")
@@ -124,7 +121,6 @@ def run(seconds: float, workdir: Path, progress: Callable[[str], None], *, concu
 
 
 def _measure(
-    route: str,
     target: Workload,
     client: ExchangeClient,
     port: int,
@@ -132,16 +128,44 @@ def _measure(
     concurrency: int,
     workdir: Path,
     progress: Callable[[str], None],
-) -> tuple[Phase, Phase]:
-    warm = _phase(route, target, client, port, "closed", concurrency, 0.0, 200, workdir)
-    progress(f"query: {route}, warm-up at {warm.rps:,.0f}/s; saturating for about {seconds:.0f} s")
-    saturation = _phase(
-        route, target, client, port, "closed", concurrency, 0.0, int(warm.rps * seconds), workdir
+) -> dict[str, Phase]:
+    """Saturation in alternating rounds of the two routes, so that a change in the machine's other
+    load during the run weighs on both alike; then each route at half its saturation rate."""
+    rates = {}
+    for route in ROUTES:
+        rates[route] = _phase(route, target, client, port, "closed", concurrency, 0.0, 200, workdir).rps
+        progress(f"query: {route}, warm-up at {rates[route]:,.0f}/s")
+    rounds: dict[str, list[Phase]] = {route: [] for route in ROUTES}
+    progress(f"query: saturating, {ROUNDS} rounds of each route, about {seconds:.0f} s a route")
+    for _ in range(ROUNDS):
+        for route in ROUTES:
+            count = int(rates[route] * seconds / ROUNDS)
+            rounds[route].append(
+                _phase(route, target, client, port, "closed", concurrency, 0.0, count, workdir)
+            )
+    figures = {}
+    for route in ROUTES:
+        saturation = figures[f"{route}_saturation"] = _combined(rounds[route])
+        rate = saturation.rps / 2
+        progress(f"query: {route}, {saturation.rps:,.0f}/s at saturation; half load at {rate:,.0f}/s")
+        figures[f"{route}_half"] = _phase(
+            route, target, client, port, "open", concurrency * 2, rate, int(rate * seconds), workdir
+        )
+    return figures
+
+
+def _combined(rounds: Sequence[Phase]) -> Phase:
+    """Rounds as one phase: requests over time summed; latency percentiles those of the slowest round."""
+    requests, seconds = sum(p.requests for p in rounds), sum(p.seconds for p in rounds)
+    return Phase(
+        route=rounds[0].route,
+        requests=requests,
+        seconds=seconds,
+        rps=requests / seconds,
+        p50_ms=max(p.p50_ms for p in rounds),
+        p95_ms=max(p.p95_ms for p in rounds),
+        p99_ms=max(p.p99_ms for p in rounds),
     )
-    rate = saturation.rps / 2
-    progress(f"query: {route}, {saturation.rps:,.0f}/s at saturation; half load at {rate:,.0f}/s")
-    half = _phase(route, target, client, port, "open", concurrency * 2, rate, int(rate * seconds), workdir)
-    return saturation, half
 
 
 def _phase(

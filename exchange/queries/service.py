@@ -4,10 +4,10 @@ question → the directory's grant → the adapter → sign the evidence → the
 Every request, allowed or denied, ends in exactly one audit entry written in the caller's
 transaction; the caller commits it before any byte of the answer leaves (exchange/api/queries.py).
 
-Write transactions are kept short: the ``jti`` is committed as soon as it is checked, the reads
-and the department's answer run outside any write transaction, and the audit entry's transaction
-starts at the append lock. SQLite has one write lock for the whole database; a transaction that
-kept it from the replay check through the legacy call serialised every request behind the slowest
+Write transactions are kept short: the ``jti`` is committed as soon as it is checked, so the
+department's answer is awaited outside any write transaction, and the audit entry's transaction
+writes only the entry. SQLite has one write lock for the whole database; a transaction that kept it
+from the replay check through the legacy call serialised every request behind the slowest
 department, and under load its waiters ran past busy_timeout into 503s.
 
 Refusals are :class:`~exchange.queries.verification.Rejected` or the domain errors they stand for,
@@ -142,7 +142,6 @@ def handle(
     except Exception as exc:
         answer = _refusal(exc, trail, request_id)
     latency_ms = round((time.perf_counter() - started) * 1000)
-    session.commit()  # the audit entry's transaction begins at the append lock
 
     def render(index: int) -> bytes:
         nonlocal answer
@@ -201,7 +200,6 @@ def _answer(
         raise rejected
     if request.issued_at < now - hub.replay_window - hub.max_skew:
         raise unauthenticated(f"iat is older than the replay window of {hub.replay_window.seconds} s")
-    session.commit()  # the replay check's transaction begins with its write
     _remember(
         session,
         request.client_id,
