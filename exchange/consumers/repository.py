@@ -18,6 +18,13 @@ def get_by_kid(session: Session, *, kid: str) -> Consumer | None:
     return session.scalars(select(Consumer).where(Consumer.kid == kid)).first()
 
 
+def owner_of_kid(session: Session, *, kid: str) -> tuple[str, str] | None:
+    """(client_id, status) of the consumer holding key ``kid``: what every signed request needs,
+    read without loading the whole row as an ORM object."""
+    row = session.execute(select(Consumer.client_id, Consumer.status).where(Consumer.kid == kid)).first()
+    return None if row is None else (row.client_id, row.status)
+
+
 def add(session: Session, consumer: Consumer) -> Consumer:
     session.add(consumer)
     session.flush()

@@ -79,10 +79,11 @@ def verify_request(
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise malformed("the header has no kid (the RFC 7638 thumbprint of your key)")
-    consumer = consumers.get_by_kid(session, kid=kid)
-    if consumer is None or consumer.status != "active":
+    owner = consumers.owner_of_kid(session, kid=kid)
+    if owner is None or owner[1] != "active":
         raise unauthenticated(f"no active consumer system has the key {kid}")
-    key = _certified_key(paths, consumer.client_id, ca_certificate, revocation, now)
+    client_id = owner[0]
+    key = _certified_key(paths, client_id, ca_certificate, revocation, now)
     try:
         claims = jose.verify(
             token,
@@ -95,23 +96,23 @@ def verify_request(
         )
     except jose.JoseError as exc:
         raise unauthenticated(
-            f"the signature or its claims did not verify: {exc}", consumer.client_id
+            f"the signature or its claims did not verify: {exc}", client_id
         ) from None
-    if claims["iss"] != consumer.client_id:
+    if claims["iss"] != client_id:
         raise unauthenticated(
-            f"iss {claims['iss']!r} is not the key's owner {consumer.client_id}", consumer.client_id
+            f"iss {claims['iss']!r} is not the key's owner {client_id}", client_id
         )
-    issued = _instant(claims["iat"], "iat", consumer.client_id)
-    expires = _instant(claims["exp"], "exp", consumer.client_id)
+    issued = _instant(claims["iat"], "iat", client_id)
+    expires = _instant(claims["exp"], "exp", client_id)
     if expires - issued > MAX_LIFETIME:
-        raise unauthenticated("exp is more than 300 s after iat", consumer.client_id)
+        raise unauthenticated("exp is more than 300 s after iat", client_id)
     if issued > now + max_skew:
         raise unauthenticated(
-            f"iat is in the future (more than {max_skew.seconds} s of clock skew)", consumer.client_id
+            f"iat is in the future (more than {max_skew.seconds} s of clock skew)", client_id
         )
     if not isinstance(claims["jti"], str) or not JTI.match(claims["jti"]):
-        raise malformed("jti must be 8 to 128 characters of A-Z a-z 0-9 . _ : -", consumer.client_id)
-    return VerifiedRequest(consumer.client_id, claims, issued, expires)
+        raise malformed("jti must be 8 to 128 characters of A-Z a-z 0-9 . _ : -", client_id)
+    return VerifiedRequest(client_id, claims, issued, expires)
 
 
 def _certified_key(

@@ -39,6 +39,8 @@ def test_register_certifies_the_key_and_records_its_kid(session, initialised, al
     )
     stored = repository.get_by_kid(session, kid=created.kid)
     assert stored is not None and stored.certificate_serial == format(certificate.serial_number, "x")
+    assert repository.owner_of_kid(session, kid=created.kid) == ("school-enrol", "active")
+    assert repository.owner_of_kid(session, kid="no-such-kid") is None
 
 
 def test_same_client_id_or_same_key_twice_is_a_conflict(session, initialised):
