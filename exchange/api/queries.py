@@ -106,6 +106,7 @@ def _answer_and_commit(
                 request_id=request_id,
                 now=datetime.now(UTC),
                 append_audit=append_audit,
+                commit=session.commit,
             )
     except Exception:
         logger.exception(

@@ -128,15 +128,20 @@ def handle(
     request_id: str,
     now: datetime,
     append_audit: AppendAudit,
+    commit: Callable[[], None],
 ) -> Answer:
-    """Answer one signed request and write its audit entry (not committed: the caller commits)."""
+    """Answer one signed request and write its audit entry (not committed: the caller commits).
+
+    ``commit`` is the caller's: called once the ``jti`` is recorded, it ends that short write
+    transaction before the department is asked (see the module's docstring).
+    """
     started = time.perf_counter()
     trail = Trail(
         endpoint, resource_code, request_id, body_hash(body), content_type.split(";")[0].strip().lower()
     )
     evidence: Callable[[int], bytes] | None = None
     try:
-        evidence = _answer(session, hub, trail, body, now)
+        evidence = _answer(session, hub, trail, body, now, commit)
         trail.decision, trail.http_status, trail.reason = "allow", 200, "answered"
         answer = Answer(200, b"", EVIDENCE_MEDIA_TYPE)
     except Exception as exc:
@@ -172,7 +177,7 @@ def _refusal(exc: Exception, trail: Trail, request_id: str) -> Answer:
 
 
 def _answer(
-    session: Session, hub: Exchange, trail: Trail, body: bytes, now: datetime
+    session: Session, hub: Exchange, trail: Trail, body: bytes, now: datetime, commit: Callable[[], None]
 ) -> Callable[[int], bytes]:
     if trail.content_type != "application/jwt":
         raise Rejected(
@@ -208,7 +213,7 @@ def _answer(
         now,
         purge=hub.purge.now_due(now),
     )
-    session.commit()  # a jti is spent once checked, whatever happens to the request next
+    commit()  # a jti is spent once checked, whatever happens to the request next
 
     claims = request.claims
     if trail.endpoint == "license":
