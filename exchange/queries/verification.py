@@ -95,13 +95,9 @@ def verify_request(
             now=now,
         )
     except jose.JoseError as exc:
-        raise unauthenticated(
-            f"the signature or its claims did not verify: {exc}", client_id
-        ) from None
+        raise unauthenticated(f"the signature or its claims did not verify: {exc}", client_id) from None
     if claims["iss"] != client_id:
-        raise unauthenticated(
-            f"iss {claims['iss']!r} is not the key's owner {client_id}", client_id
-        )
+        raise unauthenticated(f"iss {claims['iss']!r} is not the key's owner {client_id}", client_id)
     issued = _instant(claims["iat"], "iat", client_id)
     expires = _instant(claims["exp"], "exp", client_id)
     if expires - issued > MAX_LIFETIME:
