@@ -41,9 +41,9 @@ def test_init_creates_ca_hub_and_department_certificates_that_openssl_accepts(
     assert isinstance(ca.public_key(), expected_key)
     for department in DEPARTMENTS.values():
         cert_path = paths.department_cert(department.id)
-        assert openssl_verify(paths.ca_cert, cert_path, paths.crl).returncode == 0
+        assert openssl_verify(paths.ca_cert, cert_path, paths.crl, at=NOW).returncode == 0
         assert uscc_of(read_certificate(cert_path)) == department.uscc
-    assert openssl_verify(paths.ca_cert, paths.hub_cert).returncode == 0
+    assert openssl_verify(paths.ca_cert, paths.hub_cert, at=NOW).returncode == 0
 
 
 def test_private_keys_are_owner_only_and_directories_private(initialised):
@@ -92,7 +92,7 @@ def test_consumer_certificate_from_p256_key_under_ed25519_ca(session, initialise
     assert x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH in usage
     assert (
         openssl_verify(
-            initialised.ca_cert, initialised.consumer_cert("one-window"), initialised.crl
+            initialised.ca_cert, initialised.consumer_cert("one-window"), initialised.crl, at=NOW
         ).returncode
         == 0
     )

@@ -72,7 +72,9 @@ def test_revoked_certificate_is_rejected_by_us_and_by_openssl(session, initialis
     with pytest.raises(CertificateRejected, match="revoked"):
         ca = read_certificate(initialised.ca_cert)
         ensure_valid(certificate, ca_certificate=ca, revocation=load_crl(initialised.crl, ca), now=NOW)
-    result = openssl_verify(initialised.ca_cert, initialised.consumer_cert("portal"), initialised.crl)
+    result = openssl_verify(
+        initialised.ca_cert, initialised.consumer_cert("portal"), initialised.crl, at=NOW + timedelta(hours=2)
+    )
     assert result.returncode != 0 and "revoked" in result.stdout + result.stderr
     crl = x509.load_pem_x509_crl(initialised.crl.read_bytes())
     entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
@@ -105,7 +107,7 @@ def test_tampered_certificate_is_rejected(tmp_path, initialised, consumer):
     der[index] ^= 0x01
     tampered = x509.load_der_x509_certificate(bytes(der))
     assert _failed(_verify(initialised, tampered)) == "chain"
-    result = openssl_verify(initialised.ca_cert, write_pem(tmp_path / "t.pem", tampered))
+    result = openssl_verify(initialised.ca_cert, write_pem(tmp_path / "t.pem", tampered), at=NOW)
     assert result.returncode != 0
 
 
@@ -119,7 +121,10 @@ def test_certificate_from_a_foreign_ca_is_rejected(tmp_path, initialised):
         now=NOW,
     )
     assert _failed(_verify(initialised, certificate)) == "chain"
-    assert openssl_verify(initialised.ca_cert, write_pem(tmp_path / "f.pem", certificate)).returncode != 0
+    assert (
+        openssl_verify(initialised.ca_cert, write_pem(tmp_path / "f.pem", certificate), at=NOW).returncode
+        != 0
+    )
 
 
 def test_the_ca_certificate_itself_is_not_an_end_entity(initialised):
