@@ -2,5 +2,6 @@
 
 ``merkle`` is the tree (dangerous layer), ``schemas`` the entry and its RFC 8785 canonical form,
 ``models``/``repository`` the tables and their queries, ``service`` the recipes callers use
-(``append``, ``checkpoint``, ``inclusion``, ``consistency``, ``verify_log``). See docs/audit.md.
+(``append``, ``checkpoint``, ``inclusion``, ``consistency``, ``verify_log``), ``bulk`` the fast path
+of ``verify_log`` (many leaves at once, in worker processes). See docs/audit.md.
 """

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import methodcaller
 from typing import Protocol
 
 HASH_SIZE = 32
@@ -51,6 +52,28 @@ def leaf_hash(data: bytes) -> bytes:
 def node_hash(left: bytes, right: bytes) -> bytes:
     """RFC 6962 section 2.1: ``SHA-256(0x01 || left || right)``."""
     return hashlib.sha256(NODE_PREFIX + left + right).digest()
+
+
+_digest = methodcaller("digest")
+
+
+def leaf_hashes(items: Iterable[bytes]) -> list[bytes]:
+    """:func:`leaf_hash` of each item, looped in C (verify_log hashes every entry of the log)."""
+    return list(map(_digest, map(hashlib.sha256, map(LEAF_PREFIX.__add__, items))))
+
+
+def subtree_levels(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Every complete subtree of a block of leaves that starts at a multiple of a power of two at least
+    its length: ``levels[l][i]`` is the hash of leaves ``[i * 2**l, (i + 1) * 2**l)`` of the block.
+
+    Level by level, each node ``SHA-256(0x01 || left || right)`` (RFC 6962 section 2.1), looped in C;
+    an unpaired last node of a level has no parent.
+    """
+    levels = [list(leaves)]
+    while len(level := levels[-1]) > 1:
+        pairs = map(bytes.__add__, level[0::2], level[1::2])
+        levels.append(list(map(_digest, map(hashlib.sha256, map(NODE_PREFIX.__add__, pairs)))))
+    return levels
 
 
 def split_point(n: int) -> int:
@@ -89,6 +112,23 @@ class CompactRange:
             completed.append((level, position, current))
         self.peaks.append(current)
         self.size += 1
+        return completed
+
+    def append_subtree(self, level: int, value: bytes) -> list[tuple[int, int, bytes]]:
+        """Add the hash of a complete subtree of ``2**level`` leaves (the size must be a multiple of
+        that); return the larger subtrees it finished, as :meth:`append` does."""
+        if self.size % (1 << level):
+            raise ValueError(f"a subtree of 2**{level} leaves cannot follow {self.size} leaves")
+        completed: list[tuple[int, int, bytes]] = []
+        current = value
+        position = self.size >> level
+        self.size += 1 << level
+        while position & 1:
+            current = node_hash(self.peaks.pop(), current)
+            level += 1
+            position >>= 1
+            completed.append((level, position, current))
+        self.peaks.append(current)
         return completed
 
     def extend(self, leaves: Iterable[bytes]) -> None:

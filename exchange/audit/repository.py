@@ -5,10 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import (
+    JSON,
+    Row,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from exchange.audit.models import AuditCheckpoint, AuditEntry, AuditLock, AuditSubtree
 
@@ -59,13 +74,39 @@ def leaf_hashes(session: Session, start: int, end: int) -> list[bytes]:
     return [bytes(value) for value in rows]
 
 
-def iter_entries(session: Session, *, chunk: int = 5000) -> Iterator[Mapping[str, Any]]:
-    """Every entry as a column mapping, in index order, read ``chunk`` rows at a time (keyset)."""
+def iter_entries(
+    session: Session, *, chunk: int = 5000, after: int | None = None
+) -> Iterator[Mapping[str, Any]]:
+    """Every entry (with ``index > after``) as a column mapping, in index order, read ``chunk`` rows
+    at a time (keyset)."""
     query = select(_entries).order_by(_entries.c.index).limit(chunk)
-    rows = session.execute(query).mappings().all()
+    first = query if after is None else query.where(_entries.c.index > after)
+    rows = session.execute(first).mappings().all()
     while rows:
         yield from rows
         rows = session.execute(query.where(_entries.c.index > rows[-1]["index"])).mappings().all()
+
+
+def raw_entry_rows(
+    session: Session, columns: Sequence[str], *, after: int | None, limit: int
+) -> Sequence[Row[Any]]:
+    """Up to ``limit`` entries with ``index > after`` (all if None), in index order, as rows of
+    ``columns`` then ``leaf_hash``, holding what the driver returns: no type processing, JSON columns
+    as the text they store (``exchange.audit.bulk`` turns them into canonical bytes itself)."""
+    query = _raw_rows(tuple(columns))
+    if after is not None:
+        query = query.where(_entries.c.index > after)
+    return session.execute(query.limit(limit)).all()
+
+
+@cache
+def _raw_rows(columns: tuple[str, ...]) -> Select[Any]:
+    def raw(name: str) -> Any:
+        column = _entries.c[name]
+        value = cast(column, Text) if isinstance(column.type, JSON) else column
+        return type_coerce(value, NullType()).label(name)
+
+    return select(*map(raw, columns), _entries.c.leaf_hash).order_by(_entries.c.index)
 
 
 def entries_between(session: Session, start: int, end: int) -> list[Mapping[str, Any]]:

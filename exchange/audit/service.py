@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +31,7 @@ from certs import jose
 from certs.authority import hub_name
 from certs.keys import PrivateKey
 from certs.verification import verify_certificate
-from exchange.audit import merkle, repository
+from exchange.audit import bulk, merkle, repository
 from exchange.audit.models import AuditCheckpoint
 from exchange.audit.schemas import (
     ENTRY_FIELDS,
@@ -53,6 +56,9 @@ INSERTION_SEARCH_LIMIT = 512
 MISMATCH_LIMIT = 100_000
 # Entries compared pairwise to find swaps (mismatching ones, or a checkpoint range this long).
 PAIRWISE_LIMIT = 64
+# Entries a worker process of verify_log hashes at a time: a power of two, so each block is a
+# complete subtree of the log's tree and the blocks' roots combine in order (RFC 6962 section 2.1).
+PARALLEL_BLOCK = 1 << 15
 
 
 class AuditError(ValueError):
@@ -313,7 +319,8 @@ def verify_log(
     ca_certificate: x509.Certificate | None = None,
     hub_id: str | None = None,
     progress: Progress | None = None,
-    chunk: int = 5000,
+    chunk: int = 8192,
+    processes: int = 1,
 ) -> LogReport:
     """Recompute every leaf from its fields, every checkpoint's signature and root, and name the
     first entry that was changed, removed, inserted or reordered.
@@ -324,6 +331,14 @@ def verify_log(
     nobody without the hub key can forge. With ``ca_certificate`` every checkpoint must be signed by
     the hub's certificate issued by that CA (and with ``hub_id``, for that origin); without it only
     the certificate each JWS carries is used, and the report says so.
+
+    Entries are read ``chunk`` at a time (the fast path: the power of two at most ``chunk``). The
+    regular stretch from the start (indexes 0, 1, 2, ... each hashing to its stored leaf) goes
+    through the fast path (``bulk.py``), in ``processes`` worker processes on connections of their
+    own when more than one and the log is large enough (:func:`verify_processes`; they see what is
+    committed, not this session's uncommitted writes). From the first batch holding anything else,
+    every entry is judged one by one by the reference loop, which names what is wrong: the report
+    is the same as the reference loop's over the whole log (tests/exchange/audit/test_service.py).
     """
     report = LogReport()
     heads, problems = _verify_checkpoints(repository.checkpoints(session), ca_certificate, hub_id, report)
@@ -331,52 +346,45 @@ def verify_log(
     heads.sort(key=lambda head: head.tree_size)
     total = repository.count_entries(session)
     cache = repository.all_subtrees(session)
+    scan = _Scan(iter(heads))
+    scan.head = next(scan.heads, None)
+    batch = 1 << (max(chunk, 1).bit_length() - 1)
+    sizes = [head.tree_size for head in heads]
 
-    recomputed, stored = merkle.CompactRange(), merkle.CompactRange()
-    mismatches: list[_Mismatch] = []
-    gaps: list[tuple[int, int]] = []
-    bad_cache: list[tuple[int, int]] = []
-    unanalysed: list[int] = []
-    expected = position = 0
-    pending = iter(heads)
-    head = next(pending, None)
-    for row in repository.iter_entries(session, chunk=chunk):
-        fields = dict(row)
-        index = fields["index"]
-        if index < expected:  # only a negative index can sort before the one we expect
-            problems.append(
-                LogProblem("inserted", f"entry {index} has an index below 0: it was inserted", index, index)
+    def advance(done: int) -> None:
+        if progress is not None:
+            progress(done, max(total, done))
+
+    pool = _pool(session, processes, total)
+    try:
+        if pool is None:
+            block = bulk.scan(
+                session,
+                start=0,
+                limit=None,
+                batch=batch,
+                sizes=sizes,
+                cache_level=CACHE_LEVEL,
+                progress=advance,
             )
-        elif index != expected:
-            gaps.append((expected, index - 1))
-        expected = max(expected, index + 1)
-        stored_leaf = bytes(fields["leaf_hash"])
-        try:
-            leaf, error = leaf_of(fields), None
-        except (ValueError, TypeError, KeyError) as exc:
-            leaf, error = _UNHASHABLE, str(exc)
-        if leaf != stored_leaf:
-            if len(mismatches) < MISMATCH_LIMIT:
-                mismatches.append(_Mismatch(position, index, fields, stored_leaf, error))
-            else:
-                unanalysed.append(index)
-        recomputed.append(leaf)
-        for level, at, value in stored.append(stored_leaf):
-            cached = cache.get((level, at)) if level >= CACHE_LEVEL else None
-            if cached is not None and cached != value:
-                bad_cache.append((at << level, ((at + 1) << level) - 1))
-        position += 1
-        while head is not None and head.tree_size == position:
-            head.recomputed_ok = recomputed.root() == head.root
-            head.stored_ok = stored.root() == head.root
-            head.snapshot = recomputed.copy()
-            head = next(pending, None)
-        if progress is not None and position % chunk == 0:
-            progress(position, total)
+            _take_block(scan, block, cache)
+        else:
+            for block in _parallel_blocks(pool, session, total, batch, sizes):
+                _take_block(scan, block, cache)
+                advance(scan.position)
+                if not block.complete or block.size < PARALLEL_BLOCK:
+                    break
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    _reference_scan(session, scan, cache, chunk, progress, total)
+    position = scan.position
     report.entries = position
     if progress is not None:
         progress(position, max(total, position))
 
+    mismatches, gaps, bad_cache, unanalysed = scan.mismatches, scan.gaps, scan.bad_cache, scan.unanalysed
+    problems += scan.problems
     _find_origins(mismatches)
     problems += [
         LogProblem(
@@ -399,7 +407,7 @@ def verify_log(
                 unanalysed[-1],
             )
         )
-    problems += _head_problems(session, heads, problems, expected, position)
+    problems += _head_problems(session, heads, problems, scan.expected, position)
     problems += [
         LogProblem(
             "cache",
@@ -414,6 +422,137 @@ def verify_log(
     report.problems = sorted(problems, key=_problem_order)
     _add_notes(report, heads, position)
     return report
+
+
+@dataclass
+class _Scan:
+    """verify_log's state after the first ``position`` entries (in index order): what the fast path
+    hands over to the reference loop, exactly as the reference loop would have left it."""
+
+    heads: Iterator[_Head]
+    head: _Head | None = None
+    position: int = 0
+    expected: int = 0  # the next index the sequence should hold
+    recomputed: merkle.CompactRange = field(default_factory=merkle.CompactRange)  # leaves from fields
+    stored: merkle.CompactRange = field(default_factory=merkle.CompactRange)  # stored leaf hashes
+    mismatches: list[_Mismatch] = field(default_factory=list)
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    bad_cache: list[tuple[int, int]] = field(default_factory=list)
+    unanalysed: list[int] = field(default_factory=list)
+    problems: list[LogProblem] = field(default_factory=list)
+
+
+def _take_block(scan: _Scan, block: bulk.Block, cache: Mapping[tuple[int, int], bytes]) -> None:
+    """Advance the scan over a regular block: its leaves are the stored ones, its indexes the positions."""
+    if block.start != scan.position or scan.position != scan.expected or scan.mismatches:
+        raise AssertionError("a fast block can only follow a regular stretch")
+    while scan.head is not None and block.start < scan.head.tree_size <= block.start + block.size:
+        head = scan.head
+        at = scan.recomputed.copy()
+        for level, value in block.at[head.tree_size]:
+            at.append_subtree(level, value)
+        head.recomputed_ok = head.stored_ok = at.root() == head.root
+        head.snapshot = at
+        scan.head = next(scan.heads, None)
+    completed = list(block.subtrees)
+    for level, value in block.peaks:
+        scan.stored.append_subtree(level, value)
+        completed += scan.recomputed.append_subtree(level, value)
+    for level, at_index, value in completed:
+        cached = cache.get((level, at_index)) if level >= CACHE_LEVEL else None
+        if cached is not None and cached != value:
+            scan.bad_cache.append((at_index << level, ((at_index + 1) << level) - 1))
+    scan.position = scan.expected = block.start + block.size
+
+
+def _reference_scan(
+    session: Session,
+    scan: _Scan,
+    cache: Mapping[tuple[int, int], bytes],
+    chunk: int,
+    progress: Progress | None,
+    total: int,
+) -> None:
+    """The reference: every entry from ``scan.position`` on, one by one, every irregularity noted."""
+    recomputed, stored = scan.recomputed, scan.stored
+    after = scan.position - 1 if scan.position else None
+    for row in repository.iter_entries(session, chunk=chunk, after=after):
+        fields = dict(row)
+        index = fields["index"]
+        if index < scan.expected:  # only a negative index can sort before the one we expect
+            scan.problems.append(
+                LogProblem("inserted", f"entry {index} has an index below 0: it was inserted", index, index)
+            )
+        elif index != scan.expected:
+            scan.gaps.append((scan.expected, index - 1))
+        scan.expected = max(scan.expected, index + 1)
+        stored_leaf = bytes(fields["leaf_hash"])
+        try:
+            leaf, error = leaf_of(fields), None
+        except (ValueError, TypeError, KeyError) as exc:
+            leaf, error = _UNHASHABLE, str(exc)
+        if leaf != stored_leaf:
+            if len(scan.mismatches) < MISMATCH_LIMIT:
+                scan.mismatches.append(_Mismatch(scan.position, index, fields, stored_leaf, error))
+            else:
+                scan.unanalysed.append(index)
+        recomputed.append(leaf)
+        for level, at, value in stored.append(stored_leaf):
+            cached = cache.get((level, at)) if level >= CACHE_LEVEL else None
+            if cached is not None and cached != value:
+                scan.bad_cache.append((at << level, ((at + 1) << level) - 1))
+        scan.position += 1
+        while scan.head is not None and scan.head.tree_size == scan.position:
+            scan.head.recomputed_ok = recomputed.root() == scan.head.root
+            scan.head.stored_ok = stored.root() == scan.head.root
+            scan.head.snapshot = recomputed.copy()
+            scan.head = next(scan.heads, None)
+        if progress is not None and scan.position % chunk == 0:
+            progress(scan.position, total)
+
+
+def verify_processes(session: Session, processes: int, total: int | None = None) -> int:
+    """How many worker processes :func:`verify_log` uses when given ``processes``: only for a log of
+    two blocks or more (``total`` entries, counted if not given), in a database other processes can
+    open (not an in-memory SQLite); 1 means none, the caller's process does it all."""
+    if processes <= 1:
+        return 1
+    if total is None:
+        total = repository.count_entries(session)
+    url = session.get_bind().url
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    return 1 if in_memory or total < 2 * PARALLEL_BLOCK else processes
+
+
+def _pool(session: Session, processes: int, total: int) -> ProcessPoolExecutor | None:
+    workers = verify_processes(session, processes, total)
+    if workers == 1:
+        return None
+    # fork starts at once, with everything imported; but a thread of ours (a progress bar) could hold a
+    # lock at that moment, forever in the child: then spawn, which starts a fresh interpreter
+    methods = multiprocessing.get_all_start_methods()
+    method = "fork" if "fork" in methods and threading.active_count() == 1 else "spawn"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+
+
+def _parallel_blocks(
+    pool: ProcessPoolExecutor, session: Session, total: int, batch: int, sizes: Sequence[int]
+) -> Iterator[bulk.Block]:
+    """Blocks of ``PARALLEL_BLOCK`` entries (runs of complete subtrees), verified by the workers,
+    in order; the caller stops at the first that is short or irregular."""
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    tasks = [
+        bulk.Task(
+            url=url,
+            start=start,
+            limit=PARALLEL_BLOCK,
+            batch=min(batch, PARALLEL_BLOCK),
+            sizes=tuple(size for size in sizes if start < size <= start + PARALLEL_BLOCK),
+            cache_level=CACHE_LEVEL,
+        )
+        for start in range(0, total, PARALLEL_BLOCK)
+    ]
+    yield from pool.map(bulk.run_task, tasks)
 
 
 def _entries(first: int, last: int) -> str:

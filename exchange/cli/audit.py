@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from datetime import UTC, datetime
 
 import typer
@@ -47,6 +48,7 @@ def verify(
             ca_certificate=ca,
             hub_id=current.hub_id,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
+            processes=os.cpu_count() or 1,  # a long log is verified by one process per core
         )
     if ca is None:
         report.notes.append(f"no hub CA certificate at {paths.ca_cert}")

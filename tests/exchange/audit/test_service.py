@@ -7,6 +7,7 @@ import base64
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
 from joserfc import jws as rfc_jws
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from certs import jose
 from certs.jwk import public_jwk
 from certs.keys import generate_private_key
-from exchange.audit import merkle, repository, service
+from exchange.audit import bulk, merkle, repository, service
 from exchange.audit.models import AuditEntry, AuditSubtree
 from exchange.audit.schemas import canonical_entry
 from exchange.db.engine import session_factory, session_scope
@@ -224,8 +225,22 @@ def log(session: Session, signer: Signer) -> Session:
     return session
 
 
-def _verify(session: Session, signer: Signer):
-    return service.verify_log(session, ca_certificate=signer.ca, hub_id=signer.hub_id)
+def _verify(session: Session, signer: Signer, **options):
+    """verify_log as the CLI runs it, checked to give the very same report as the reference loop alone
+    and as small batches do (the fast path handing over to the reference mid-log)."""
+    report = service.verify_log(session, ca_certificate=signer.ca, hub_id=signer.hub_id, **options)
+    assert _reference_report(session, signer) == report
+    for chunk in (4, 16):
+        assert (
+            service.verify_log(session, ca_certificate=signer.ca, hub_id=signer.hub_id, chunk=chunk) == report
+        )
+    return report
+
+
+def _reference_report(session: Session, signer: Signer):
+    """verify_log without its fast path: every entry through the reference loop."""
+    with mock.patch.object(bulk, "scan", lambda session, *, start, **_: bulk.Block(start, complete=False)):
+        return service.verify_log(session, ca_certificate=signer.ca, hub_id=signer.hub_id)
 
 
 def _renumber(session: Session, at: int, shift: int) -> None:
@@ -439,6 +454,97 @@ def test_progress_is_reported(log, signer):
     seen = []
     service.verify_log(log, progress=lambda done, total: seen.append((done, total)), chunk=16)
     assert seen[-1] == (64, 64) and (16, 64) in seen
+
+
+# --- verify_log's fast path, in batches and in worker processes ----------------------------------
+
+
+def test_a_clean_log_is_verified_by_the_fast_path_alone(log, signer, monkeypatch):
+    def reference(*_):
+        raise AssertionError("the reference loop hashed an entry of a clean log")
+
+    monkeypatch.setattr(service, "leaf_of", reference)
+    assert service.verify_log(log, ca_certificate=signer.ca, hub_id=signer.hub_id, chunk=16).ok
+
+
+def test_the_reference_takes_over_at_the_batch_holding_the_first_irregular_entry(log, signer, monkeypatch):
+    sql(log, "UPDATE audit_entries SET purpose = 'x' WHERE \"index\" = 40")
+    starts = []
+    entries = repository.iter_entries
+    monkeypatch.setattr(
+        repository,
+        "iter_entries",
+        lambda session, **options: starts.append(options["after"]) or entries(session, **options),
+    )
+    first = service.verify_log(log, ca_certificate=signer.ca, hub_id=signer.hub_id, chunk=16).first_problem
+    assert (first.kind, first.first) == ("changed", 40) and starts == [31]
+
+
+@pytest.fixture
+def small_blocks(monkeypatch) -> list[object]:
+    """Worker blocks of 16 entries, so a log of 64 is four of them; the pools verify_log started."""
+    monkeypatch.setattr(service, "PARALLEL_BLOCK", 16)
+    return _spy_pools(monkeypatch)
+
+
+def _spy_pools(monkeypatch) -> list[object]:
+    pools: list[object] = []
+    start = service._pool
+    monkeypatch.setattr(service, "_pool", lambda *args: pools.append(start(*args)) or pools[-1])
+    return pools
+
+
+def test_checkpoints_anywhere_in_batches_and_blocks_are_judged_alike(session, signer, small_blocks):
+    build_log(session, 100, signer, at=(1, 5, 16, 17, 33, 64, 99))
+    report = _verify(session, signer)
+    assert report.ok and (report.entries, report.checkpoints) == (100, 7)
+    assert report.notes == [
+        "entry 99 is newer than the latest checkpoint (size 99): only their own leaf hashes protect them "
+        "until the next one"
+    ]
+    assert _verify(session, signer, processes=2, chunk=4) == report
+    assert any(small_blocks)  # it did run in worker processes
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        ["UPDATE audit_entries SET purpose = 'x' WHERE \"index\" = 40"],
+        ['UPDATE audit_entries SET leaf_hash = :h WHERE "index" = 50'],
+        ['DELETE FROM audit_entries WHERE "index" = 20', 'DELETE FROM audit_entries WHERE "index" = 63'],
+        ['UPDATE audit_entries SET "index" = 70 WHERE "index" = 33'],
+        ["UPDATE audit_checkpoints SET root_hash = 'AAAA' WHERE tree_size = 32"],
+    ],
+)
+def test_worker_processes_report_what_the_reference_reports(log, signer, small_blocks, statements):
+    for statement in statements:
+        sql(log, statement, **({"h": b"\x11" * 32} if ":h" in statement else {}))
+    report = _verify(log, signer, processes=2)
+    assert not report.ok and report == _verify(log, signer, processes=2, chunk=4)
+    assert any(small_blocks)
+
+
+@pytest.mark.parametrize("block", [64, 256, 512])
+def test_worker_processes_check_the_subtree_cache_as_the_reference_does(session, signer, monkeypatch, block):
+    monkeypatch.setattr(service, "PARALLEL_BLOCK", block)
+    pools = _spy_pools(monkeypatch)
+    build_log(session, 1100, signer, at=(700, 1100))
+    for level, index in ((8, 1), (9, 0), (10, 0), (8, 3)):
+        sql(
+            session,
+            'UPDATE audit_subtrees SET hash = :h WHERE level = :l AND "index" = :i',
+            h=b"D" * 32,
+            l=level,
+            i=index,
+        )
+    report = _verify(session, signer, processes=2, chunk=128)
+    assert [(p.kind, p.first, p.last) for p in report.problems] == [
+        ("cache", 0, 511),
+        ("cache", 0, 1023),
+        ("cache", 256, 511),
+        ("cache", 768, 1023),
+    ]
+    assert any(pools)
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------------
