@@ -1,36 +1,14 @@
-"""Helpers shared by the benchmarks: run a command in a child process and measure only that child."""
+"""Helpers shared by the scripts in benchmarks/: run a command in a child process and measure only that
+child (``exchange_command``, the one copy in :mod:`exchange.bench.processes`), report progress."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
 
+from exchange.bench.processes import exchange_command
 
-def exchange_command(args: Sequence[str], env: Mapping[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one ``exchange <args>`` child process.
-
-    ``os.wait4`` gives the resource usage of this child alone (``RUSAGE_CHILDREN`` would be the
-    maximum over every child so far). Its output is discarded; a failure stops the benchmark.
-    """
-    started = time.perf_counter()
-    child = subprocess.Popen(  # noqa: S603 - our own interpreter and command
-        [sys.executable, "-m", "exchange.cli.main", *args],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert child.stderr is not None
-    errors = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        message = errors.decode(errors="replace")
-        raise SystemExit(f"exchange {' '.join(args)} failed ({child.returncode}):\n{message}")
-    return elapsed, usage.ru_maxrss
+__all__ = ["exchange_command", "progress"]
 
 
 def progress(message: str) -> None:

@@ -7,6 +7,7 @@ in the working directory, the defaults below. Paths are resolved once, so a rela
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -121,6 +122,15 @@ class Settings(BaseSettings):
     )
     gateway_timeout_seconds: float = Field(
         default=10, gt=0, le=120, description="How long the hub waits for a department gateway's answer."
+    )
+    sync_workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=256,
+        description="Processes that seal licenses during a license sync (`exchange sync`, the Airflow "
+        "tasks, the first sync of `exchange up`). 1: the sync's own process seals. More: a pool of that "
+        "many worker processes, each loading the department keys from their files, seals each large "
+        "batch while the sync reads the next one (docs/licenses.md). Default: the number of CPUs.",
     )
     demo_persons: int = Field(
         default=2000,

@@ -5,6 +5,8 @@ All positions in messages are 1-based, as the standards number them.
 
 from __future__ import annotations
 
+import re
+
 from .errors import InvalidIdentifier
 
 DIGITS = "0123456789"
@@ -32,8 +34,14 @@ def require_str(kind: str, value: object) -> str:
     return value
 
 
+# re's \s on str patterns is exactly str.isspace() (both Py_UNICODE_ISSPACE): a fast first look.
+_WHITESPACE = re.compile(r"\s")
+
+
 def reject_whitespace(kind: str, value: str) -> None:
     """Whitespace is never stripped: a padded value is an input error."""
+    if _WHITESPACE.search(value) is None:
+        return
     for pos, char in enumerate(value, start=1):
         if char.isspace():
             raise InvalidIdentifier(kind, f"whitespace {char!r} at position {pos} is not allowed")
@@ -51,6 +59,8 @@ def require_chars(kind: str, value: str, allowed: str, what: str, *, offset: int
     ``what`` completes "is not ..." (e.g. "a digit"); ``offset`` shifts the
     reported positions when ``value`` is a slice of a longer identifier.
     """
+    if not value.strip(allowed):  # every character is allowed: nothing to report
+        return
     for pos, char in enumerate(value, start=offset + 1):
         if char not in allowed:
             hint = " (lower case is not accepted)" if char.upper() in set(allowed) else ""

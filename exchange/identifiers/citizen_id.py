@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import mul
 from typing import Literal
 
 from ._common import (
@@ -69,7 +70,7 @@ def citizen_id_check_char(first17: str) -> str:
     require_str(KIND, first17)
     require_length(KIND, first17, 17)
     require_digits(KIND, first17)
-    total = sum(int(digit) * weight for digit, weight in zip(first17, _WEIGHTS, strict=True))
+    total = sum(map(mul, map(int, first17), _WEIGHTS))  # 17 ASCII digits, 17 weights (checked above)
     return _CHECK_CHARS[total % 11]
 
 

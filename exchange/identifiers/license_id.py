@@ -15,6 +15,7 @@ plus a 3-digit number (e.g. ``11100000000013338W011``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ._common import (
     DIGITS,
@@ -46,6 +47,12 @@ _FIELDS = ("type code", "issuer USCC", "serial", "version", "check character")
 _MOD37_36_KIND = "iso7064_mod37_36"
 _M = 36
 _VALUES = {char: index for index, char in enumerate(UPPER_ALNUM)}
+# One step of the recurrence, tabulated: _STEPS[product][char] is
+# ((product + value(char)) mod 36, or 36 for 0) * 2 mod 37, for every product 0..36.
+_STEPS = tuple(
+    {char: (((product + value) % _M or _M) * 2) % (_M + 1) for char, value in _VALUES.items()}
+    for product in range(_M + 1)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +79,7 @@ def mod37_36_is_valid(data_with_check: str) -> bool:
     """True when the last character is the correct MOD 37,36 check for the rest."""
     if not isinstance(data_with_check, str) or not data_with_check:
         return False
-    if any(char not in _VALUES for char in data_with_check):
+    if data_with_check.strip(UPPER_ALNUM):  # a character outside 0-9A-Z is left over
         return False
     data, check = data_with_check[:-1], data_with_check[-1]
     return (_mod37_36_state(data) + _VALUES[check]) % _M == 1
@@ -122,8 +129,7 @@ def _mod37_36_state(data: str) -> int:
     """Run the ISO/IEC 7064 hybrid recurrence over ``data``; return the final product."""
     product = _M
     for char in data:
-        total = (product + _VALUES[char]) % _M or _M
-        product = (total * 2) % (_M + 1)
+        product = _STEPS[product][char]
     return product
 
 
@@ -141,6 +147,7 @@ def _require_code(name: str, part: str) -> None:
             )
 
 
+@lru_cache(maxsize=256)  # a handful of issuers, each in millions of identifiers; failures are not cached
 def _require_issuer(issuer: str) -> None:
     try:
         validate_uscc(issuer)

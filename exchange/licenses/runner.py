@@ -19,6 +19,7 @@ from exchange.config import Settings
 from exchange.db.engine import engine_for, session_factory
 from exchange.licenses.models import SyncRun
 from exchange.licenses.sealing import LicenseSealer
+from exchange.licenses.sealing_workers import SealingWorkers
 from exchange.licenses.sync import BatchOutcome, ChangeFeed, publish_quality, run_sync
 from exchange.queries.evidence import DepartmentSigner
 
@@ -28,12 +29,18 @@ def connected(
     settings: Settings, department_ids: Sequence[str]
 ) -> Iterator[dict[str, tuple[ChangeFeed, LicenseSealer]]]:
     """Each department's change feed and sealer: its gateway when ``EXCHANGE_GATEWAYS`` names one
-    (which holds the key), otherwise its simulated legacy system started here and its key here."""
+    (which holds the key), otherwise its simulated legacy system started here and its key here,
+    sealing in ``EXCHANGE_SYNC_WORKERS`` worker processes when that is more than one."""
     from exchange.gateways.client import connect as connect_gateway
 
     paths = PkiPaths(settings.pki_dir)
     local = [department_id for department_id in department_ids if department_id not in settings.gateways]
     with ExitStack() as stack:
+        workers = (
+            stack.enter_context(SealingWorkers(settings.pki_dir, local, processes=settings.sync_workers))
+            if local and settings.sync_workers > 1
+            else None
+        )
         systems = stack.enter_context(running(settings.legacy_dir, local)) if local else {}
         departments: dict[str, tuple[ChangeFeed, LicenseSealer]] = {}
         for department_id in department_ids:
@@ -43,7 +50,12 @@ def connected(
                 departments[department_id] = (gateway, gateway)
             else:
                 adapter = systems[department_id].adapter()
-                departments[department_id] = (adapter, DepartmentSigner.load(paths, department_id))
+                sealer: LicenseSealer = (
+                    workers.sealer(department_id)
+                    if workers is not None
+                    else DepartmentSigner.load(paths, department_id)
+                )
+                departments[department_id] = (adapter, sealer)
         yield departments
 
 
@@ -54,6 +66,8 @@ def sync_departments(
     progress: Callable[[str, BatchOutcome], None] | None = None,
 ) -> list[SyncRun]:
     """Sync each department in turn from its simulated legacy system; returns the finished runs."""
+    import exchange.quality.gate  # noqa: F401 - GX and pandas (seconds) load before the runs start
+
     engine = engine_for(settings)
     sessions = session_factory(engine)
     runs = []

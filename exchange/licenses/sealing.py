@@ -25,11 +25,11 @@ import base64
 import binascii
 import hashlib
 import json
-import secrets
+import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -51,6 +51,7 @@ FIELDS_CLAIM = "fields"
 HOLDER_CLAIMS = ("holder_name", "holder_code", "holder_code_type", "number")
 DECOY_BLOCK = 8  # each _sd array is padded with decoys to a multiple of this
 MIN_DECOYS = 2
+SALT_BYTES = 16  # 128 bits, RFC 9901 section 4.2.1
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
 CLOCK_SKEW = 60  # seconds an iat may lie in the verifier's future
 CHECKS = ("signature", "chain", "issuer", "disclosures", "validity_period", "status")
@@ -61,10 +62,6 @@ _NO_TIME_CHECK = 10**11
 _RESERVED_NAMES = frozenset({"_sd", "..."})
 # RFC 9901 section 4.2.1 / SD-JWT VC draft: claims that must stay in clear.
 _NEVER_DISCLOSABLE = frozenset({"iss", "iat", "nbf", "exp", "vct", "status", "cnf", "_sd_alg", "_sd", "..."})
-
-
-def _default_salt() -> bytes:
-    return secrets.token_bytes(16)
 
 
 @dataclass(frozen=True)
@@ -91,6 +88,17 @@ class LicenseSealer(Protocol):
             ValueError: a record does not fit the department (see :func:`seal`).
             adapters.errors.LegacyFailure: a gateway could not seal them.
         """
+        ...
+
+
+@runtime_checkable
+class BackgroundSealer(LicenseSealer, Protocol):
+    """A sealer that seals in other processes (:mod:`exchange.licenses.sealing_workers`), so the sync
+    can read its next batch meanwhile."""
+
+    def start_sealing(self, items: Sequence[ToSeal], *, now: datetime) -> Callable[[], list[str]]:
+        """Start sealing ``items`` and return at once; calling the result waits for the credentials
+        (as :meth:`LicenseSealer.seal_licenses` returns them) and raises what it would."""
         ...
 
 
@@ -152,7 +160,7 @@ def seal(
     status_uri: str,
     status_index: int,
     now: datetime,
-    salt: Callable[[], bytes] = _default_salt,
+    salt: Callable[[], bytes] | None = None,
 ) -> Sealed:
     """Seal ``record`` as an SD-JWT VC signed by its issuing department.
 
@@ -164,7 +172,8 @@ def seal(
         status_uri: the Token Status List holding this credential's status.
         status_index: its index in that list.
         now: the sealing time (``iat``), timezone-aware.
-        salt: random bytes for each salt and decoy (16 by default: RFC 9901 recommends 128 bits of salt).
+        salt: random bytes for each salt and decoy, called in a fixed order (tests); by default 16
+            bytes of ``os.urandom`` each (RFC 9901 recommends 128 bits of salt), read in one call.
 
     Raises:
         ValueError: the record does not fit the signer or the rules above.
@@ -180,17 +189,23 @@ def seal(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
 
+    names = [(name, name, getattr(record, name)) for name in HOLDER_CLAIMS]
+    fields = [(f"{FIELDS_CLAIM}.{name}", name, _jsonable(value)) for name, value in record.fields.items()]
+    nested_total = _padded(len(fields))
+    top_total = _padded(len(names))
+    # Every random value of the credential, in the order the salts and decoys are used: the
+    # Disclosures' salts (top level, then fields), the decoys of fields' _sd, those of the top _sd.
+    salts = _salts(salt, nested_total + top_total)
+
     disclosures: dict[str, str] = {}
-
-    def disclose(path: str, name: str, value: Any) -> str:
-        encoded = _b64url(_json([_b64url(salt()), name, value]).encode("utf-8"))
-        disclosures[path] = encoded
-        return _digest(encoded)
-
-    top = [disclose(name, name, getattr(record, name)) for name in HOLDER_CLAIMS]
-    nested = [
-        disclose(f"{FIELDS_CLAIM}.{name}", name, _jsonable(value)) for name, value in record.fields.items()
-    ]
+    digests: list[str] = []
+    for position, (path, name, value) in enumerate(names + fields):
+        encoded = _encode_disclosure(salts[position], name, value)
+        disclosures[path] = encoded.decode("ascii")
+        digests.append(_b64url_of(hashlib.sha256(encoded).digest()))
+    top, nested = digests[: len(names)], digests[len(names) :]
+    decoys = [_b64url_of(hashlib.sha256(random).digest()) for random in salts[len(digests) :]]
+    nested_decoys = nested_total - len(nested)
 
     claims: dict[str, Any] = {"iss": issuer_of(signer.department_id), "iat": int(now.timestamp())}
     claims["nbf"] = _start_of(record.valid_from)
@@ -202,11 +217,11 @@ def seal(
         value = getattr(record, name)
         if value is not None:
             claims[name] = value.isoformat() if isinstance(value, date) else value
-    claims[FIELDS_CLAIM] = {"_sd": _with_decoys(nested, salt)}
-    claims["_sd"] = _with_decoys(top, salt)
+    claims[FIELDS_CLAIM] = {"_sd": sorted(nested + decoys[:nested_decoys])}
+    claims["_sd"] = sorted(top + decoys[nested_decoys:])
     claims["_sd_alg"] = SD_ALG
 
-    issuer_jwt = jose.sign(claims, signer.key, typ=SD_JWT_VC_TYP, kid=signer.kid, x5c=signer.chain)
+    issuer_jwt = signer.jws_signer(SD_JWT_VC_TYP).sign(claims)
     compact = issuer_jwt + "~" + "".join(d + "~" for d in disclosures.values())
     return Sealed(
         compact=compact,
@@ -324,11 +339,18 @@ def _check_record(record: LicenseRecord, signer: DepartmentSigner) -> LicenseTyp
     return kind
 
 
-def _with_decoys(digests: list[str], salt: Callable[[], bytes]) -> list[str]:
-    """Pad with decoys (digests over random bytes, RFC 9901 section 4.2.5), then sort (section 4.2.4.1)."""
-    total = -(-(len(digests) + MIN_DECOYS) // DECOY_BLOCK) * DECOY_BLOCK
-    decoys = [_b64url(hashlib.sha256(salt()).digest()) for _ in range(total - len(digests))]
-    return sorted(digests + decoys)
+def _padded(real: int) -> int:
+    """Digests in an ``_sd`` array of ``real`` claims with its decoys (RFC 9901 section 4.2.5): a
+    multiple of :data:`DECOY_BLOCK`, at least :data:`MIN_DECOYS` decoys; sorted afterwards (4.2.4.1)."""
+    return -(-(real + MIN_DECOYS) // DECOY_BLOCK) * DECOY_BLOCK
+
+
+def _salts(salt: Callable[[], bytes] | None, count: int) -> list[bytes]:
+    """``count`` random values: one ``os.urandom`` call cut in 16-byte pieces, or ``salt()`` each."""
+    if salt is not None:
+        return [salt() for _ in range(count)]
+    random = os.urandom(SALT_BYTES * count)
+    return [random[start : start + SALT_BYTES] for start in range(0, len(random), SALT_BYTES)]
 
 
 def _start_of(day: date) -> int:
@@ -337,6 +359,8 @@ def _start_of(day: date) -> int:
 
 def _jsonable(value: Any) -> Any:
     """Type-specific values as JSON: dates as ISO 8601 text, anything else must already be JSON."""
+    if type(value) is str:  # the common case, first; a str is none of the kinds below
+        return value
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Mapping):
@@ -588,7 +612,33 @@ def _status_check(reference: Any, status_of: Callable[[str, int], int] | None) -
 
 
 # One encoder for every Disclosure: json.dumps with options would build a new one per call.
-_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_json = _JSON.encode
+# What _JSON uses for a str (JSONEncoder.encode returns encode_basestring(o) for a str itself).
+_json_string = json.encoder.encode_basestring
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _encode_disclosure(salt: bytes, name: str, value: Any) -> bytes:
+    """The base64url of ``_json([_b64url(salt), name, value])`` (RFC 9901 section 4.2.1), as ASCII bytes.
+
+    The JSON array is written out rather than handed to the encoder, which would do the same: ``[``,
+    the items joined by the item separator ``,``, ``]``, each str item through ``encode_basestring``
+    (the salt is base64url, so it only gains quotes). Other values go through ``_json`` itself.
+    ``tests/exchange/licenses/test_sealing.py`` holds the two to the same bytes.
+    """
+    encoded_value = _json_string(value) if type(value) is str else _json(value)
+    text = '["' + _b64url_of(salt) + '",' + _json_string(name) + "," + encoded_value + "]"
+    return _b64url_bytes(text.encode("utf-8"))
+
+
+def _b64url_bytes(data: bytes) -> bytes:
+    """base64url without padding; what ``base64.urlsafe_b64encode(data).rstrip(b"=")`` gives."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
+def _b64url_of(data: bytes) -> str:
+    return _b64url_bytes(data).decode("ascii")
 
 
 def _b64url(data: bytes) -> str:

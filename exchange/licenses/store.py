@@ -6,7 +6,7 @@ the status list follows its row: valid → 0; superseded or revoked → 1 (INVAL
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
@@ -102,24 +102,31 @@ def add_versions(
     run_id: int | None,
     now: datetime,
     public_url: str,
+    while_sealing: Callable[[], None] | None = None,
 ) -> int:
     """Seal and store new versions in bulk; returns how many older versions they superseded.
 
-    ``public_url`` is the hub's address: the credential's status list URI must be absolute.
+    ``public_url`` is the hub's address: the credential's status list URI must be absolute. With a
+    :class:`~exchange.licenses.sealing.BackgroundSealer`, ``while_sealing`` is called while the
+    licenses are sealed in other processes (the sync reads its next batch); otherwise it is not called.
     """
     if not versions:
         return 0
-    from exchange.licenses.sealing import ToSeal
+    from exchange.licenses.sealing import BackgroundSealer, ToSeal
 
     entries = allocate_statuses(session, department_id=signer.department_id, count=len(versions), now=now)
     base = public_url.rstrip("/")
-    credentials = signer.seal_licenses(
-        [
-            ToSeal(new.certificate, new.record, base + status_list_uri(list_id), index)
-            for new, (list_id, index) in zip(versions, entries, strict=True)
-        ],
-        now=now,
-    )
+    items = [
+        ToSeal(new.certificate, new.record, base + status_list_uri(list_id), index)
+        for new, (list_id, index) in zip(versions, entries, strict=True)
+    ]
+    if isinstance(signer, BackgroundSealer):
+        sealed = signer.start_sealing(items, now=now)
+        if while_sealing is not None:
+            while_sealing()
+        credentials = sealed()
+    else:
+        credentials = signer.seal_licenses(items, now=now)
     rows = []
     for new, (list_id, index), credential in zip(versions, entries, credentials, strict=True):
         record = new.record
@@ -142,12 +149,15 @@ def add_versions(
                 "run_id": run_id,
             }
         )
-    ids = session.scalars(insert(License).returning(License.id, sort_by_parameter_order=True), rows).all()
-    replaced = [
-        (new.head, new_id)
-        for new, new_id in zip(versions, ids, strict=True)
-        if new.head is not None and new.head.status not in {"revoked", "superseded"}
+    # One executemany. Not INSERT ... RETURNING: on SQLite, RETURNING the ids in parameter order
+    # makes SQLAlchemy send one statement a row. The new ids are looked up by identifier (unique),
+    # and only for the versions that supersede a live one.
+    session.execute(insert(License.__table__), rows)
+    superseding = [
+        new for new in versions if new.head is not None and new.head.status not in {"revoked", "superseded"}
     ]
+    ids = _ids_of(session, [new.record.identifier for new in superseding])
+    replaced = [(new.head, ids[new.record.identifier]) for new in superseding if new.head is not None]
     if replaced:
         session.execute(
             update(License),
@@ -155,6 +165,19 @@ def add_versions(
         )
         set_statuses(session, [(h.status_list_id, h.status_index) for h, _ in replaced], INVALID, now=now)
     return len(replaced)
+
+
+def _ids_of(session: Session, identifiers: Sequence[str]) -> dict[str, int]:
+    """The ids of the licenses with these identifiers, a few queries for a batch."""
+    found: dict[str, int] = {}
+    for start in range(0, len(identifiers), _IN_CHUNK):
+        rows = session.execute(
+            select(License.identifier, License.id).where(
+                License.identifier.in_(identifiers[start : start + _IN_CHUNK])
+            )
+        )
+        found.update((identifier, license_id) for identifier, license_id in rows)
+    return found
 
 
 def revoke(session: Session, revoked: Sequence[Head], *, now: datetime, reason: str) -> int:

@@ -64,6 +64,34 @@ class BatchOutcome:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class ReadAhead:
+    """The next batch's changes, read while worker processes seal the current batch.
+
+    Only with a :class:`~exchange.licenses.sealing.BackgroundSealer` (never with a gateway, which
+    keeps the pages it handed out until the hub seals them). Reading a feed is idempotent: the next
+    batch uses these changes only if it starts at the watermark they were read after, and a read
+    that fails is simply left to the next batch, which retries with patience.
+    """
+
+    after: str | None = None
+    changes: list[Change] | None = None
+
+    def read(self, adapter: ChangeFeed, watermark: str | None, size: int) -> None:
+        try:
+            self.changes = list(islice(adapter.changes_since(watermark), size))
+        except Exception as exc:  # noqa: BLE001 - the next batch reads again and reports it
+            log.debug("%s: reading ahead failed (%s); the next batch reads again", adapter.department.id, exc)
+            self.changes = None
+            return
+        self.after = watermark
+
+    def take(self, watermark: str | None) -> list[Change] | None:
+        """The changes read ahead, if they start at ``watermark``; they are handed out once."""
+        changes, self.changes = self.changes, None
+        return changes if changes is not None and self.after == watermark else None
+
+
 def start_run(session: Session, *, department_id: str, now: datetime, holder: Holder | None = None) -> int:
     """A new run, or the unfinished one of this department (a killed run is resumed, not repeated).
 
@@ -114,12 +142,14 @@ def sync_batch(
     batch_size: int = BATCH_SIZE,
     holder: Holder | None = None,
     patience: float = EXTRACT_PATIENCE,
+    read_ahead: ReadAhead | None = None,
 ) -> BatchOutcome:
     """One batch after the run's watermark: validated, sealed, upserted, and the watermark moved.
 
     The batch is done for ``holder`` (default: this process as ``exchange sync``), which claims the
     run and renews its heartbeat; :class:`SyncBusy` when another live process holds it. Returns an
-    outcome with ``read == 0`` when the feed is exhausted.
+    outcome with ``read == 0`` when the feed is exhausted. With ``read_ahead`` and a sealer that seals
+    in worker processes, the next batch's changes are read while this one is sealed.
     """
     from exchange.quality.gate import check_batch
 
@@ -127,7 +157,9 @@ def sync_batch(
     if run is None or run.status != "running":
         raise ValueError(f"sync run {run_id} is not running")
     claim(run, holder or Holder.this_process(DEFAULT_HOLDER), now=now)
-    changes = read_changes(adapter, run.watermark_to, batch_size, patience=patience)
+    changes = read_ahead.take(run.watermark_to) if read_ahead is not None else None
+    if changes is None:
+        changes = read_changes(adapter, run.watermark_to, batch_size, patience=patience)
     outcome = BatchOutcome(read=len(changes))
     if not changes:
         return outcome
@@ -175,7 +207,13 @@ def sync_batch(
             outcome.quarantined += 1
         passed = [store.NewVersion(*items[index]) for index in gate.passed]
         outcome.superseded += store.add_versions(
-            session, passed, signer=signer, run_id=run_id, now=now, public_url=public_url
+            session,
+            passed,
+            signer=signer,
+            run_id=run_id,
+            now=now,
+            public_url=public_url,
+            while_sealing=_reading_ahead(read_ahead, adapter, changes[-1].watermark, batch_size),
         )
         outcome.created += len(passed)
     run.watermark_to = changes[-1].watermark
@@ -187,6 +225,20 @@ def sync_batch(
     outcome.watermark = run.watermark_to
     session.flush()
     return outcome
+
+
+def _reading_ahead(
+    read_ahead: ReadAhead | None, adapter: ChangeFeed, watermark: str, size: int
+) -> Callable[[], None] | None:
+    """Read the batch after ``watermark`` into ``read_ahead``, once per batch."""
+    if read_ahead is None:
+        return None
+
+    def read() -> None:
+        if read_ahead.changes is None:
+            read_ahead.read(adapter, watermark, size)
+
+    return read
 
 
 def finish_run(session: Session, *, run_id: int, now: datetime, error: str | None = None) -> SyncRun:
@@ -262,6 +314,7 @@ def sync_batches(
     holder: Holder | None = None,
 ) -> Iterator[BatchOutcome]:
     """Committed batches until the feed is exhausted; the run stays ``running`` (the caller finishes it)."""
+    read_ahead = ReadAhead()
     while True:
         with session_scope(sessions) as session:
             outcome = sync_batch(
@@ -274,6 +327,7 @@ def sync_batches(
                 public_url=public_url,
                 batch_size=batch_size,
                 holder=holder,
+                read_ahead=read_ahead,
             )
         if not outcome.read:
             return

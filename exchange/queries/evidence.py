@@ -65,6 +65,17 @@ class DepartmentSigner:
         """The department's USCC, as its certificate carries it."""
         return uscc_of(self.chain[0])
 
+    @cached_property
+    def _jws_signers(self) -> dict[str, jose.JwsSigner]:
+        return {}
+
+    def jws_signer(self, typ: str) -> jose.JwsSigner:
+        """This key's :class:`certs.jose.JwsSigner` for ``typ`` (``kid`` and ``x5c`` in the header),
+        made once: its header is encoded once for every license the department seals."""
+        if typ not in self._jws_signers:
+            self._jws_signers[typ] = jose.JwsSigner(self.key, typ=typ, kid=self.kid, x5c=self.chain)
+        return self._jws_signers[typ]
+
     def seal_licenses(self, items: Sequence[ToSeal], *, now: datetime) -> list[str]:
         """Seal licenses with this key (:class:`exchange.licenses.sealing.LicenseSealer`)."""
         from exchange.licenses.sealing import seal

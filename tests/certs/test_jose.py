@@ -70,3 +70,46 @@ def test_x5c_carries_the_chain_in_order(initialised):
         jose.certificates_from_x5c(["bm90IGEgY2VydA=="])
     with pytest.raises(jose.JoseError):
         jose.certificates_from_x5c([])
+
+
+# --- JwsSigner: the header encoded once, the same bytes as sign() -------------------------------
+
+CLAIMS = [
+    {"iss": "urn:dxh:department:household", "iat": 1_790_000_000, "n": 1},
+    {"license_name": "居民户口簿", "fields": {"_sd": ["a", "b"]}, "status": {"status_list": {"idx": 7}}},
+    {"odd": 'quote " backslash \\ \t\n \u2028 😀', "float": 1.5, "none": None, "list": [True, False]},
+    {},
+]
+
+
+@pytest.mark.parametrize("claims", CLAIMS)
+def test_the_jws_signer_writes_what_sign_writes(initialised, claims):
+    from certs.store import read_certificate
+
+    chain = [read_certificate(initialised.department_cert("tax")), read_certificate(initialised.ca_cert)]
+    key = generate_private_key(KeyAlgorithm.ED25519)  # deterministic signatures: the whole token compares
+    for options in ({}, {"kid": "k1"}, {"kid": "k1", "x5c": chain}):
+        signer = jose.JwsSigner(key, typ="dc+sd-jwt", **options)
+        assert signer.sign(claims) == jose.sign(claims, key, typ="dc+sd-jwt", **options)
+
+
+@pytest.mark.filterwarnings("ignore:EdDSA is deprecated")
+def test_the_jws_signer_with_a_p256_key_signs_the_same_input_and_verifies():
+    key = generate_private_key(KeyAlgorithm.P256)  # ECDSA signatures differ each time: compare the rest
+    claims = CLAIMS[1]
+    ours = jose.JwsSigner(key, typ="dc+sd-jwt", kid="k1").sign(claims)
+    theirs = jose.sign(claims, key, typ="dc+sd-jwt", kid="k1")
+    assert ours.rsplit(".", 1)[0] == theirs.rsplit(".", 1)[0]
+    assert jose.verify(ours, key.public_key(), typ="dc+sd-jwt") == claims
+    imported = ECKey.import_key(public_jwk(key.public_key()))
+    assert rfc_jws.deserialize_compact(ours, imported, algorithms=["ES256"]).headers()["alg"] == "ES256"
+
+
+def test_the_jws_signer_refuses_what_pyjwt_refuses():
+    signer = jose.JwsSigner(generate_private_key(), typ="t")
+    with pytest.raises(TypeError, match="iss"):
+        signer.sign({"iss": 1})
+    with pytest.raises(TypeError):
+        signer.sign({"when": object()})
+    with pytest.raises(TypeError, match="kid"):
+        jose.JwsSigner(generate_private_key(), typ="t", kid=3)  # type: ignore[arg-type]

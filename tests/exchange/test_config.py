@@ -75,3 +75,23 @@ def test_database_url_from_a_secret_file(monkeypatch, tmp_path):
     monkeypatch.setenv("EXCHANGE_DATABASE_URL_FILE", str(tmp_path / "missing"))
     with pytest.raises(ValidationError, match="cannot read EXCHANGE_DATABASE_URL_FILE"):
         Settings()
+
+
+def test_the_sync_seals_on_every_cpu_unless_told(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert Settings().sync_workers == 6
+    monkeypatch.setattr("os.cpu_count", lambda: None)
+    assert Settings().sync_workers == 1
+    monkeypatch.setenv("EXCHANGE_SYNC_WORKERS", "1")
+    assert Settings().sync_workers == 1  # the sync's own process seals
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("0", "greater than or equal to 1"), ("-2", "greater than or equal to 1"), ("two", "valid integer")],
+)
+def test_invalid_sync_workers_are_a_clear_error(monkeypatch, bad, message):
+    monkeypatch.setenv("EXCHANGE_SYNC_WORKERS", bad)
+    with pytest.raises(ValidationError, match="sync_workers") as raised:
+        Settings()
+    assert message in str(raised.value)

@@ -548,3 +548,133 @@ def test_dates_in_fields_become_iso_text(signers, ca):
     sealed = sealed_for(signers, "tax_payment_certificate", fields={"paid_on": date(2026, 2, 15)})
     report = verify_credential(sealed.compact, ca_certificate=ca, now=NOW, status_of=always_valid)
     assert report.claims["fields"] == {"paid_on": "2026-02-15"}
+
+
+# --- the fast encodings are the reference ones ---------------------------------------------------
+
+# Values as the departments' records hold them, and the corners of JSON text: every string that
+# JSON escapes, characters outside the BMP, numbers of every kind, nesting.
+AWKWARD_VALUES = [
+    "王建国",
+    'a "quote", a \\ backslash, a / slash',
+    "\t\n\r\b\f and \x00\x01\x1f\x7f",
+    "\u2028\u2029 line separators, \ufeff BOM, 😀 emoji",
+    "",
+    0,
+    -17,
+    10**30,
+    1.5,
+    1e-7,
+    -0.0,
+    float("nan"),
+    float("inf"),
+    True,
+    False,
+    None,
+    [],
+    {},
+    [{"name": "王小雨", "id_number": MEMBER, "relation": "女", "share": 0.5}],
+    {"nested": {"deeper": ["x", 1, None, {"键": "值"}]}, "": "empty key"},
+]
+
+
+def reference_disclosure(salt: bytes, name: str, value) -> str:
+    """RFC 9901 section 4.2.1 with the standard library, as sealing did before it wrote the JSON out."""
+    salt_text = base64.urlsafe_b64encode(salt).rstrip(b"=").decode("ascii")
+    text = json.dumps([salt_text, name, value], ensure_ascii=False, separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode("utf-8")).rstrip(b"=").decode("ascii")
+
+
+# Code points a string may hold: control characters, ASCII, the BMP without surrogates, beyond the BMP.
+CODE_POINT_RANGES = ((0, 0x20), (0x20, 0x7F), (0x80, 0xD800), (0xE000, 0x110000))
+
+
+def random_json(rng, depth=0):
+    """A random JSON value (nesting stops at depth 3): strings from every range, numbers, nesting."""
+    kind = rng.randrange(7 if depth < 3 else 5)
+    if kind == 0:
+        return "".join(chr(rng.randrange(*rng.choice(CODE_POINT_RANGES))) for _ in range(rng.randrange(12)))
+    if kind == 1:
+        return rng.randrange(-(10**12), 10**12)
+    if kind == 2:
+        return rng.uniform(-1e6, 1e6)
+    if kind == 3:
+        return rng.choice([True, False, None])
+    if kind == 4:
+        return rng.choice(["", "户主", "浙(2019)杭州市不动产权第0004417号"])
+    if kind == 5:
+        return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {str(random_json(rng, 3)): random_json(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+@pytest.mark.parametrize("value", AWKWARD_VALUES, ids=repr)
+def test_a_disclosure_is_byte_for_byte_what_json_dumps_gives(value):
+    salt = bytes(range(16))
+    for name in ("holder_name", "名称", 'odd "name"\n'):
+        assert sealing._encode_disclosure(salt, name, value).decode("ascii") == reference_disclosure(
+            salt, name, value
+        )
+
+
+def test_random_json_values_encode_like_json_dumps():
+    import random
+
+    rng = random.Random(20261122)
+    for _ in range(2000):
+        salt, name, value = rng.randbytes(16), str(random_json(rng, 3)), random_json(rng)
+        assert sealing._encode_disclosure(salt, name, value).decode("ascii") == reference_disclosure(
+            salt, name, value
+        )
+
+
+def test_type_specific_values_are_made_json_before_they_are_encoded():
+    value = {"paid_on": date(2026, 2, 15), "members": ({"name": "王建国", "since": date(2019, 5, 6)},)}
+    expected = {"paid_on": "2026-02-15", "members": [{"name": "王建国", "since": "2019-05-06"}]}
+    assert sealing._jsonable(value) == expected
+    with pytest.raises(ValueError, match="Decimal"):
+        sealing._jsonable({"amount": Decimal("1.5")})
+
+
+def test_salts_and_decoys_are_drawn_in_a_fixed_order(signers):
+    """Disclosures first (holder claims, then fields, in order), then the decoys of fields' _sd,
+    then those of the top-level _sd: the order the credential was always built in."""
+    numbers = itertools.count()
+    record = record_of("household_register")
+    sealed = seal(
+        record,
+        signer=signers["household"],
+        status_uri=STATUS_URI,
+        status_index=1,
+        now=NOW,
+        salt=lambda: next(numbers).to_bytes(16, "big"),
+    )
+    salts = [json.loads(b64url_decode(d))[0] for d in disclosures_of(sealed.compact)]
+    drawn = [base64.urlsafe_b64encode(n.to_bytes(16, "big")).rstrip(b"=").decode() for n in range(len(salts))]
+    assert salts == drawn  # one per disclosure, in order
+
+    def decoy(number: int) -> str:
+        return (
+            base64.urlsafe_b64encode(hashlib.sha256(number.to_bytes(16, "big")).digest())
+            .rstrip(b"=")
+            .decode()
+        )
+
+    payload = payload_of(sealed.compact)
+    nested_decoys = len(payload["fields"]["_sd"]) - len(record.fields)
+    top_decoys = len(payload["_sd"]) - len(sealing.HOLDER_CLAIMS)
+    first = len(salts)
+    assert {decoy(n) for n in range(first, first + nested_decoys)} <= set(payload["fields"]["_sd"])
+    assert {decoy(n) for n in range(first + nested_decoys, first + nested_decoys + top_decoys)} <= set(
+        payload["_sd"]
+    )
+    assert next(numbers) == first + nested_decoys + top_decoys  # nothing else was drawn
+
+
+def test_default_salts_are_fresh_128_bit_values(signers):
+    sealed = sealed_for(signers)
+    salts = [b64url_decode(json.loads(b64url_decode(d))[0]) for d in disclosures_of(sealed.compact)]
+    assert all(len(s) == 16 for s in salts) and len(set(salts)) == len(salts)
+    again = [
+        b64url_decode(json.loads(b64url_decode(d))[0]) for d in disclosures_of(sealed_for(signers).compact)
+    ]
+    assert not set(salts) & set(again)
