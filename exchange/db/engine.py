@@ -10,12 +10,14 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.config import Settings
+from exchange.db.sqlite_writers import QueuedWriterConnection
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine tuned per backend: SQLite in WAL mode with foreign keys on, PostgreSQL pooled."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        # Writers of this process queue on a lock instead of polling SQLite's (exchange/db/sqlite_writers.py).
+        engine = create_engine(url, connect_args={"timeout": 30, "factory": QueuedWriterConnection}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
