@@ -34,7 +34,7 @@ from adapters.simulation import read_manifest
 from directory import service as directory
 from exchange.bench.loadgen import Spec
 from exchange.bench.processes import free_port, python_command
-from exchange.bench.report import Section, Target
+from exchange.bench.report import BenchError, Section, Target
 from exchange.client import ExchangeClient
 from exchange.config import Settings
 from exchange.db.engine import engine_for, session_factory
@@ -48,10 +48,6 @@ RSS_TARGET_MB = 200  # issue 9: hub worker RSS <= 200 MB under load
 SUBJECTS = 200
 ROUTES = ("passthrough", "signed")
 ROUNDS = 3
-
-
-class BenchError(RuntimeError):
-    """The run could not measure what it claims (a setup step failed, an answer was not a 200)."""
 
 
 @dataclass(frozen=True)

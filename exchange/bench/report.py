@@ -11,6 +11,11 @@ Comparison = Literal[">=", "<="]
 _COMPARE: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
 
 
+class BenchError(RuntimeError):
+    """A run could not measure what it claims (a setup step failed, an answer was not a 200, its own
+    data did not verify): its figures would mean nothing, so none is reported."""
+
+
 @dataclass(frozen=True)
 class Target:
     """``value`` must be ``comparison`` ``limit``; ``key`` names the figure in the JSON report."""

@@ -11,7 +11,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from exchange.bench.query import BenchError
+from exchange.bench.report import BenchError
 from exchange.bench.suite import PLANS, SECTIONS, Size
 from exchange.bench.suite import run as run_suite
 from exchange.cli.context import console, errors, fail

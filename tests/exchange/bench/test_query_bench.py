@@ -12,8 +12,8 @@ import pytest
 from exchange.api.app import create_app
 from exchange.bench import machine, passthrough
 from exchange.bench.loadgen import Spec
-from exchange.bench.query import PASSTHROUGH, BenchError, Workload, _hub, _phase
-from exchange.bench.report import Target
+from exchange.bench.query import PASSTHROUGH, Workload, _hub, _phase
+from exchange.bench.report import BenchError, Target
 from tests.conftest import TEST_DATABASE
 from tests.processes import clean_env, exchange_exe
 
