@@ -101,18 +101,7 @@ class CompactRange:
     def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
         """Add one leaf hash; return the complete subtrees it finished as ``(level, index, hash)``,
         level 1 and up, lowest first."""
-        completed: list[tuple[int, int, bytes]] = []
-        current = leaf
-        level = 0
-        position = self.size
-        while position & 1:
-            current = node_hash(self.peaks.pop(), current)
-            level += 1
-            position >>= 1
-            completed.append((level, position, current))
-        self.peaks.append(current)
-        self.size += 1
-        return completed
+        return self.append_subtree(0, leaf)
 
     def append_subtree(self, level: int, value: bytes) -> list[tuple[int, int, bytes]]:
         """Add the hash of a complete subtree of ``2**level`` leaves (the size must be a multiple of
