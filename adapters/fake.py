@@ -32,7 +32,7 @@ from adapters.errors import BadLegacyData, LegacyTimeout, LegacyUnavailable, Sub
 from adapters.mapping import compare, find_dataset, select
 from adapters.population import Household, Population
 from adapters.resilience import LegacyGuard
-from adapters.simulation import Fault
+from adapters.simulation import SLOW_SECONDS, Fault
 
 FAKE_DEPARTMENT = Department(
     id="fake",
@@ -81,6 +81,7 @@ class FakeAdapter:
         self.cancelled: dict[str, int] = {}  # source_id -> change sequence
         self.fault: Fault | None = None
         self.garbage: set[str] = set()
+        self.delay = SLOW_SECONDS  # how late a SLOW fake answers
         self.timeout = timeout
         self._guard = guard or LegacyGuard(FAKE_DEPARTMENT.id)
         self._sequence = {key: index for index, key in enumerate(self.records, start=1)}
@@ -119,9 +120,11 @@ class FakeAdapter:
     def _probe(self) -> None:
         if self.fault is Fault.UNAVAILABLE:
             raise LegacyUnavailable("fake legacy system is down")
-        if self.fault is Fault.TIMEOUT:
+        if self.fault is Fault.TIMEOUT or (self.fault is Fault.SLOW and self.delay > self.timeout):
             time.sleep(self.timeout)
             raise LegacyTimeout(f"fake legacy system did not answer within {self.timeout} s")
+        if self.fault is Fault.SLOW:
+            time.sleep(self.delay)
 
     def _fetch(self, subject: Subject) -> dict[str, Any]:
         self._probe()
@@ -130,6 +133,8 @@ class FakeAdapter:
             raise SubjectNotFound("no such person in the fake department")
         if subject.value in self.garbage or (self.fault is Fault.GARBAGE and not self.garbage):
             raise BadLegacyData("birth date 20231345 is not a date", row=f"records[{subject.value}]")
+        if self.fault is Fault.WRONG_ENCODING:
+            raise BadLegacyData("name is mis-encoded (U+FFFD)", row=f"records[{subject.value}].name")
         return record
 
     def _certificate(self, key: str, cancelled: bool) -> CertificateRecord:
@@ -175,6 +180,7 @@ class FakeSystem:
         self._records = records_from(population.households())
         self._adapters: list[FakeAdapter] = []
         self._fault: Fault | None = None
+        self._delay = SLOW_SECONDS
         self._garbage: set[str] = set()
         self._cancelled: dict[str, int] = {}
 
@@ -183,15 +189,18 @@ class FakeSystem:
         adapter.cancelled = self._cancelled  # one legacy system, however many adapters
         adapter.garbage = self._garbage
         adapter.fault = self._fault
+        adapter.delay = self._delay
         self._adapters.append(adapter)
         return adapter
 
-    def inject(self, fault: Fault, subject: Subject | None = None) -> None:
+    def inject(self, fault: Fault, subject: Subject | None = None, *, delay: float = SLOW_SECONDS) -> None:
         self._fault = fault
+        self._delay = delay
         if fault is Fault.GARBAGE and subject is not None:
             self._garbage.add(subject.value)
         for adapter in self._adapters:
             adapter.fault = fault
+            adapter.delay = delay
 
     def heal(self) -> None:
         self._fault = None

@@ -6,13 +6,18 @@ them over TCP with real timeouts, exactly as to the department's server on its p
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any
 
 import uvicorn
+from starlette.responses import StreamingResponse
+
+TRICKLE_PIECES = 10
 
 
 class ThreadedServer:
@@ -57,3 +62,22 @@ class ThreadedServer:
         self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def trickled(
+    body: bytes, seconds: float, *, media_type: str, stop: Callable[[], bool] = lambda: False
+) -> StreamingResponse:
+    """The answer a slow legacy server gives: headers at once, then ``body`` in pieces spread over
+    ``seconds`` (the rest at once when ``stop()`` turns true: the fault healed, the system closing).
+
+    Each piece arrives well within a per-read socket timeout, so only a whole-answer deadline
+    catches it, as with a real overloaded server or a congested private line."""
+
+    async def pieces() -> AsyncIterator[bytes]:
+        size = max(1, -(-len(body) // TRICKLE_PIECES))
+        for start in range(0, len(body), size):
+            if not stop():
+                await asyncio.sleep(seconds / TRICKLE_PIECES)
+            yield body[start : start + size]
+
+    return StreamingResponse(pieces(), media_type=media_type)

@@ -42,8 +42,13 @@ class Fault(StrEnum):
     """Ways a legacy system fails, each mapped by the adapter to one typed error."""
 
     UNAVAILABLE = "unavailable"  # -> LegacyUnavailable
-    TIMEOUT = "timeout"  # -> LegacyTimeout
+    TIMEOUT = "timeout"  # -> LegacyTimeout: it hangs until healed
     GARBAGE = "garbage"  # -> BadLegacyData naming the row
+    SLOW = "slow"  # answers right, but ``delay`` seconds late: LegacyTimeout when the deadline is shorter
+    WRONG_ENCODING = "wrong_encoding"  # text in another encoding than the interface's -> BadLegacyData
+
+
+SLOW_SECONDS = 3.0  # how late a SLOW system answers unless told otherwise
 
 
 class LegacySink(Protocol):
@@ -70,9 +75,12 @@ class RunningSystem(Protocol):
         """
         ...
 
-    def inject(self, fault: Fault, subject: Subject | None = None) -> None:
+    def inject(self, fault: Fault, subject: Subject | None = None, *, delay: float = SLOW_SECONDS) -> None:
         """Make the legacy system fail. ``GARBAGE`` corrupts the legacy record of ``subject``
-        (every record when None) the way that system's data goes bad."""
+        (every record when None) the way that system's data goes bad; ``WRONG_ENCODING`` delivers
+        the subject's record (every record when None) in an encoding the interface does not
+        declare; ``SLOW`` makes the system answer ``delay`` seconds late (really waiting: a lock
+        held, a transfer still running, a response trickling in), then answer correctly."""
         ...
 
     def heal(self) -> None:

@@ -11,10 +11,13 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from adapters.resilience import LegacyPolicy
 
 DEFAULT_HUB_ID = "exchange-hub"
 HUB_NAME = "数据共享交换平台 Data Exchange Hub"  # the catalogue's title (DCAT-AP dcat:Catalog)
@@ -123,6 +126,35 @@ class Settings(BaseSettings):
     gateway_timeout_seconds: float = Field(
         default=10, gt=0, le=120, description="How long the hub waits for a department gateway's answer."
     )
+    legacy_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=300,
+        description="Deadline of one call to a legacy system (a lookup, a change-feed page), in seconds; "
+        "the answer is 504 when it passes. Unset: each department's own default (household, social "
+        "insurance and real estate 5 s, tax 10 s). Retries of a call stay within it.",
+    )
+    legacy_circuit_fail_max: int = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        description="Consecutive failed calls (attempts, retries included) to one legacy system after "
+        "which its circuit opens: calls then answer 503 at once without reaching the system.",
+    )
+    legacy_circuit_reset_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="How long an open circuit stays open before one trial call may go through; its "
+        "success closes the circuit, its failure opens it again for as long.",
+    )
+    legacy_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="Retries of a read that failed fast as unavailable (refused, HTTP 503); timeouts "
+        "and bad data are never retried.",
+    )
     sync_workers: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
@@ -196,6 +228,17 @@ class Settings(BaseSettings):
                     "EXCHANGE_DATABASE_ADMIN_URL needs PostgreSQL URLs for both database settings"
                 )
         return self
+
+    def legacy_policy(self) -> LegacyPolicy:
+        """How this process calls legacy systems: deadline, circuit and retries (the settings above)."""
+        from adapters.resilience import LegacyPolicy
+
+        return LegacyPolicy(
+            timeout=self.legacy_timeout_seconds,
+            fail_max=self.legacy_circuit_fail_max,
+            reset_timeout=self.legacy_circuit_reset_seconds,
+            retries=self.legacy_retries,
+        )
 
     def ca_passphrase(self) -> bytes | None:
         secret = self.ca_key_passphrase

@@ -112,6 +112,8 @@ _WATERMARK = re.compile(r"(\d{14}):(\d{9})")
 _PADDING = " \u3000"  # CHAR padding, sometimes with a full-width space from a GBK export
 _TIMEOUT_SQLSTATES = {"57014", "55P03"}  # PostgreSQL query_canceled, lock_not_available
 _SCHEMA_SQLSTATES = {"42P01", "42703", "42S02", "42S22"}  # undefined table / column
+_ENCODING_SQLSTATES = {"22021", "22P05"}  # PostgreSQL: invalid byte sequence, untranslatable character
+_DECODE_COLUMN = re.compile(r"column '([A-Za-z0-9_]+)'")
 
 
 def _feed_query(dialect: str, *, first: bool) -> TextClause:
@@ -380,6 +382,11 @@ def _translate(exc: DBAPIError) -> LegacyFailure:
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
     state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     lowered = reason.lower()
+    if "could not decode" in lowered or state in _ENCODING_SQLSTATES:
+        # sqlite3 quotes the undecodable text (a name: personal data) in its message: leave it out
+        column = _DECODE_COLUMN.search(reason)
+        where = f"column {column.group(1)}" if column else None
+        return BadLegacyData("front-end exchange DB holds text that is not UTF-8 (mis-encoded)", row=where)
     if state in _TIMEOUT_SQLSTATES or any(
         word in lowered for word in ("locked", "busy", "interrupted", "timeout", "timed out")
     ):
@@ -529,6 +536,8 @@ class HouseholdAdapter(RecordLookups):
                 yield db
         except DBAPIError as exc:
             raise _translate(exc) from None
+        except UnicodeDecodeError:  # a driver decoding client-side (psycopg): the same mis-encoded text
+            raise BadLegacyData("front-end exchange DB holds text that is not UTF-8 (mis-encoded)") from None
         except PoolTimeoutError:
             raise LegacyTimeout("no connection to the front-end exchange DB within the deadline") from None
 

@@ -9,13 +9,16 @@ register export has (see docs/adapters/household.md). The adapter reaches the fi
 SQLAlchemy on a read-only URL.
 
 Faults break the database the way front-end databases break: the file disappears (unplugged
-volume), another session holds an exclusive lock, rows hold values no code table knows.
+volume), another session holds an exclusive lock (for good, or for a while: a batch job that
+commits late), rows hold values no code table knows, names loaded as GBK bytes into the UTF-8
+database (an export loaded without conversion).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
@@ -27,7 +30,7 @@ from adapters.household import DEPARTMENT
 from adapters.household.adapter import HouseholdAdapter
 from adapters.population import Employer, Household, Person, Population
 from adapters.resilience import LegacyGuard
-from adapters.simulation import Fault
+from adapters.simulation import SLOW_SECONDS, Fault
 
 DB_FILE = "qzjk.db"
 OFFLINE_SUFFIX = ".offline"
@@ -232,7 +235,7 @@ def read_only_url(path: Path) -> str:
 class RunningHouseholdRegister:
     """The front-end DB, open for reading; faults are real file moves, locks and corrupted rows."""
 
-    supported_faults = frozenset({Fault.UNAVAILABLE, Fault.TIMEOUT, Fault.GARBAGE})
+    supported_faults = frozenset(Fault)
 
     def __init__(self, root: Path) -> None:
         self._path = root / DB_FILE
@@ -240,8 +243,10 @@ class RunningHouseholdRegister:
             raise FileNotFoundError(f"no front-end exchange database at {self._path}")
         self._offline = self._path.with_name(DB_FILE + OFFLINE_SUFFIX)
         self._locker: sqlite3.Connection | None = None
+        self._batch: tuple[threading.Event, threading.Thread] | None = None  # SLOW: the batch job
         self._corrupted: dict[str, str] = {}  # GMSFHM -> original CSRQ
         self._all_corrupted = False
+        self._mis_encoded: dict[str, str] = {}  # GMSFHM -> original XM
 
     @property
     def path(self) -> Path:
@@ -250,7 +255,10 @@ class RunningHouseholdRegister:
     def adapter(self, *, guard: LegacyGuard | None = None, timeout: float | None = None) -> Adapter:
         return _adapter(self._path, guard=guard, timeout=timeout)
 
-    def inject(self, fault: Fault, subject: Subject | None = None) -> None:
+    def inject(self, fault: Fault, subject: Subject | None = None, *, delay: float = SLOW_SECONDS) -> None:
+        """UNAVAILABLE: the file goes; TIMEOUT: an exclusive lock held until healed; SLOW: a batch job
+        holds the exclusive lock for ``delay`` seconds, then lets go; GARBAGE: impossible codes and
+        dates; WRONG_ENCODING: the subject's name (every name when None) stored as GBK bytes."""
         if fault is Fault.UNAVAILABLE:
             if self._path.exists():
                 os.replace(self._path, self._offline)  # the front-end volume is gone
@@ -260,8 +268,47 @@ class RunningHouseholdRegister:
                 self._locker.execute("BEGIN EXCLUSIVE")
         elif fault is Fault.GARBAGE:
             self._corrupt(subject)
+        elif fault is Fault.SLOW:
+            if self._batch is None:
+                self._batch = self._lock_for(delay)
+        elif fault is Fault.WRONG_ENCODING:
+            self._mis_encode(subject)
         else:
             raise ValueError(f"unsupported fault {fault}")
+
+    def _lock_for(self, seconds: float) -> tuple[threading.Event, threading.Thread]:
+        """A batch job's exclusive transaction, taken now and ended ``seconds`` later (or when healed)."""
+        job = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        job.execute("BEGIN EXCLUSIVE")
+        done = threading.Event()
+
+        def finish() -> None:
+            done.wait(seconds)
+            job.execute("ROLLBACK")
+            job.close()
+
+        thread = threading.Thread(target=finish, name="household-batch-job", daemon=True)
+        thread.start()
+        return done, thread
+
+    def _mis_encode(self, subject: Subject | None) -> None:
+        """XM as the GBK bytes of a CHAR export, stored as TEXT unconverted (invalid UTF-8)."""
+        with self._write() as db:
+            if subject is None:
+                rows = db.execute("SELECT GMSFHM, XM FROM RK_CZRKJBXX").fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT GMSFHM, XM FROM RK_CZRKJBXX WHERE GMSFHM IN (?, ?)",
+                    (subject.value, subject.value.lower()),
+                ).fetchall()
+                if not rows:
+                    raise LookupError("the subject is not in the household register")
+            rows = [(gmsfhm, name) for gmsfhm, name in rows if gmsfhm not in self._mis_encoded]
+            db.executemany(
+                "UPDATE RK_CZRKJBXX SET XM = CAST(? AS TEXT) WHERE GMSFHM = ?",
+                [(name.encode("gbk", errors="replace"), gmsfhm) for gmsfhm, name in rows],
+            )
+            self._mis_encoded.update(rows)
 
     def heal(self) -> None:
         if self._offline.exists():
@@ -270,6 +317,18 @@ class RunningHouseholdRegister:
             self._locker.execute("ROLLBACK")
             self._locker.close()
             self._locker = None
+        if self._batch is not None:
+            done, thread = self._batch
+            done.set()
+            thread.join()
+            self._batch = None
+        if self._mis_encoded:
+            with self._write() as db:
+                db.executemany(
+                    "UPDATE RK_CZRKJBXX SET XM = ? WHERE GMSFHM = ?",
+                    [(name, gmsfhm) for gmsfhm, name in self._mis_encoded.items()],
+                )
+            self._mis_encoded.clear()
         if self._corrupted or self._all_corrupted:
             with self._write() as db:
                 db.executemany(

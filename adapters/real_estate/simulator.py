@@ -43,7 +43,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.base import Department, Subject
-from adapters.legacy_http import ThreadedServer
+from adapters.legacy_http import ThreadedServer, trickled
 from adapters.mapping import normalise_text
 from adapters.population import Employer, Household, Population, Property
 from adapters.real_estate import DEPARTMENT
@@ -56,7 +56,7 @@ from adapters.real_estate.adapter import (
     RealEstateAdapter,
 )
 from adapters.resilience import LegacyGuard
-from adapters.simulation import Fault
+from adapters.simulation import SLOW_SECONDS, Fault
 from exchange.identifiers import InvalidIdentifier, validate_property_unit
 
 STORE = "registry.sqlite"
@@ -246,11 +246,15 @@ class FaultState:
     unavailable: bool = False
     hang: bool = False
     garbage: dict[str | None, str] = field(default_factory=dict)  # subject (None = all) -> mode
+    slow: float = 0.0  # seconds every answer takes to trickle in
+    gbk: set[str | None] = field(default_factory=set)  # answers about these (None = all) come in GBK
 
     def clear(self) -> None:
         self.unavailable = False
         self.hang = False
         self.garbage = {}
+        self.slow = 0.0
+        self.gbk = set()
 
 
 GARBAGE_MODES = ("area", "unit_number", "namespace", "malformed", "count")
@@ -346,7 +350,7 @@ def create_app(register: _Register, app_key: str, faults: FaultState) -> Starlet
         if refused is not None:
             return refused
         register.ping()
-        return Response(_document("XTJC", [], {}), media_type=XML)
+        return _deliver(_document("XTJC", [], {}), faults, [], None)
 
     return Starlette(
         routes=[
@@ -369,7 +373,7 @@ def _answer(
 ) -> Response:
     mode = _garbage_mode(faults, titles, about)
     if mode is None:
-        return Response(_document(kind, titles, extra or {}, prefixed=prefixed), media_type=XML)
+        return _deliver(_document(kind, titles, extra or {}, prefixed=prefixed), faults, titles, about)
     keys = set(faults.garbage)
 
     def hit(title: dict[str, Any]) -> bool:
@@ -386,7 +390,23 @@ def _answer(
         text = text.replace(RECORD_NS, "urn:bdc:djxx:2009")
     elif mode == "malformed":
         text = text[: len(text) * 2 // 3]
-    return Response(text, media_type=XML)
+    return _deliver(text, faults, titles, about)
+
+
+def _deliver(text: str, faults: FaultState, titles: list[dict[str, Any]], about: str | None) -> Response:
+    """The document as bytes: UTF-8 as declared, or GBK under the same UTF-8 declaration and header
+    (an export written by another vendor's tool); trickling in when the registry is slow."""
+    mis_encoded = faults.gbk and (
+        None in faults.gbk or about in faults.gbk or any(_concerns(t, faults.gbk) for t in titles)
+    )
+    body = text.encode("gbk" if mis_encoded else "utf-8")
+    if faults.slow:
+        return trickled(body, faults.slow, media_type=XML, stop=lambda: not faults.slow)
+    return Response(body, media_type=XML)
+
+
+def _concerns(title: dict[str, Any], keys: set[str | None]) -> bool:
+    return title["bdcdyh"] in keys or bool(_owner_ids(title) & keys)
 
 
 def _garbage_mode(faults: FaultState, titles: list[dict[str, Any]], about: str | None) -> str | None:
@@ -475,7 +495,7 @@ def _error(code: str, message: str, status: int) -> Response:
 class RunningRegistry:
     """The registry's HTTP interface up on a loopback port, with the means to break it."""
 
-    supported_faults = frozenset({Fault.UNAVAILABLE, Fault.TIMEOUT, Fault.GARBAGE})
+    supported_faults = frozenset(Fault)
 
     def __init__(self, root: Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
         store = root / STORE
@@ -506,13 +526,21 @@ class RunningRegistry:
         self._adapters.append(adapter)
         return adapter
 
-    def inject(self, fault: Fault, subject: Subject | None = None, *, mode: str = "area") -> None:
-        """UNAVAILABLE: 503 to everything; TIMEOUT: every request hangs; GARBAGE: answers about
-        ``subject`` (all when None) are corrupted per ``mode`` (one of :data:`GARBAGE_MODES`)."""
+    def inject(
+        self, fault: Fault, subject: Subject | None = None, *, mode: str = "area", delay: float = SLOW_SECONDS
+    ) -> None:
+        """UNAVAILABLE: 503 to everything; TIMEOUT: every request hangs; SLOW: every answer trickles
+        in over ``delay`` seconds; WRONG_ENCODING: answers about ``subject`` (all when None) are GBK
+        bytes under a UTF-8 declaration; GARBAGE: answers about ``subject`` (all when None) are
+        corrupted per ``mode`` (one of :data:`GARBAGE_MODES`)."""
         if fault is Fault.UNAVAILABLE:
             self._faults.unavailable = True
         elif fault is Fault.TIMEOUT:
             self._faults.hang = True
+        elif fault is Fault.SLOW:
+            self._faults.slow = delay
+        elif fault is Fault.WRONG_ENCODING:
+            self._faults.gbk = self._faults.gbk | {None if subject is None else subject.value}
         elif fault is Fault.GARBAGE:
             if mode not in GARBAGE_MODES:
                 raise ValueError(f"unknown garbage mode {mode!r}; one of {', '.join(GARBAGE_MODES)}")

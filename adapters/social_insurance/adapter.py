@@ -162,6 +162,9 @@ class _Deadline:
         self.seconds = seconds
         self._at = time.monotonic() + seconds
 
+    def expired(self) -> bool:
+        return time.monotonic() >= self._at
+
     def remaining(self) -> float:
         left = self._at - time.monotonic()
         if left <= 0:
@@ -423,7 +426,12 @@ class SocialInsuranceAdapter(RecordLookups):
             remaining = deadline.remaining()
             headers = sign_request(self._credentials, "GET", path, query)
             try:
-                response = self._client.get(path, params=query, headers=headers, timeout=remaining)
+                # Streamed, so the deadline bounds the whole answer: a server trickling its body in
+                # pieces, each within the socket timeout, is a timeout too (not just a silent one).
+                with self._client.stream(
+                    "GET", path, params=query, headers=headers, timeout=remaining
+                ) as response:
+                    body = _read_within(response, deadline, path)
             except httpx.TimeoutException:
                 raise LegacyTimeout(
                     f"social-insurance API: no answer from {path} within {deadline.seconds:g} s"
@@ -432,7 +440,10 @@ class SocialInsuranceAdapter(RecordLookups):
                 raise LegacyUnavailable(
                     f"social-insurance API unreachable ({type(exc).__name__}) at {path}"
                 ) from None
-            envelope = _envelope(response, path)
+            except httpx.HTTPError as exc:  # an undecodable Content-Encoding, ...: not an answer
+                unusable = f"unusable HTTP answer ({type(exc).__name__})"
+                raise BadLegacyData(unusable, row=f"GET {path}") from None
+            envelope = _envelope(body)
             code = envelope.get("code") if envelope is not None else None
             if response.status_code == 429 or code == RATE_LIMITED:
                 wait = _retry_after(response, envelope)
@@ -772,10 +783,11 @@ def _list(data: Any, name: str, where: _Where) -> list[Any]:
     return value
 
 
-def _envelope(response: httpx.Response, path: str) -> dict[str, Any] | None:
-    """The business envelope, or None when the body is not one (a proxy's HTML page, truncated JSON)."""
+def _envelope(body: bytes) -> dict[str, Any] | None:
+    """The business envelope, or None when the body is not one (a proxy's HTML page, truncated JSON,
+    text in another encoding than the UTF-8 the header declares)."""
     try:
-        envelope = json.loads(response.content, parse_float=Decimal)
+        envelope = json.loads(body, parse_float=Decimal)
     except ValueError:
         return None
     return envelope if isinstance(envelope, dict) and isinstance(envelope.get("code"), str) else None
@@ -794,6 +806,18 @@ def _data(envelope: dict[str, Any], path: str) -> Any:
     if code in REJECTED:
         raise BadLegacyData(f"the API rejected the request parameters: {code} {message}", row=f"GET {path}")
     raise BadLegacyData(f"unknown business code {code!r} ({message})", row=f"GET {path}")
+
+
+def _read_within(response: httpx.Response, deadline: _Deadline, path: str) -> bytes:
+    """The whole body, checking the call's deadline as each piece arrives."""
+    chunks = []
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        if deadline.expired():
+            raise LegacyTimeout(
+                f"social-insurance API: answer from {path} not complete within {deadline.seconds:g} s"
+            )
+    return b"".join(chunks)
 
 
 def _retry_after(response: httpx.Response, envelope: dict[str, Any] | None) -> float:

@@ -15,8 +15,9 @@ What is simulated (docs/adapters/social_insurance.md has the full picture):
   null while a span is paid, AAE180 as a string, an integer or a float, CHAR-padded names with a
   katakana middle dot, AAE002 one month after AAE003 for the first month of a job (registered late,
   paid the next month);
-- faults: 503 from the gateway, answers that hang until healed, malformed JSON, and corrupt rows
-  (a month 13 in a span, a GBK name read as UTF-8).
+- faults: 503 from the gateway, answers that hang until healed, answers that trickle in ``delay``
+  seconds late, malformed JSON, corrupt rows (a month 13 in a span, a GBK name read as UTF-8), and
+  answers encoded in GB18030 while the header still says ``charset=UTF-8``.
 
 The population's jobs are rendered as they are, with two documented rules: 生育保险 (510) is paid
 until 2019-12 and merged into 职工医保 afterwards (国办发〔2019〕10号), and jobs that start after
@@ -46,15 +47,15 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.base import Adapter, Department, Subject, SubjectType
-from adapters.legacy_http import ThreadedServer
+from adapters.legacy_http import ThreadedServer, trickled
 from adapters.population import Employer, Household, Person, Population
 from adapters.resilience import LegacyGuard
-from adapters.simulation import Fault, LegacySink
+from adapters.simulation import SLOW_SECONDS, Fault, LegacySink
 from adapters.social_insurance import DEPARTMENT
 from adapters.social_insurance.adapter import (
     CHANGES,
@@ -73,6 +74,7 @@ from adapters.social_insurance.adapter import (
 
 DB_FILE = "si.sqlite3"
 CREDENTIALS_FILE = "app_credentials.json"
+JSON_MEDIA_TYPE = "application/json;charset=UTF-8"
 DEFAULT_RATE = 1000.0  # requests per second and app key
 DEFAULT_BURST = 1000
 _BATCH_ROWS = 20_000
@@ -317,6 +319,12 @@ class _Faults:
         self.hang = False
         self.malformed = False
         self.closing = False
+        self.slow = 0.0  # seconds every answer takes to trickle in
+        self.gb18030: set[str | None] = set()  # answers asking about these (None: all) come in GB18030
+
+    def mis_encoded(self, request: Request) -> bool:
+        asked = self.gb18030
+        return bool(asked) and (None in asked or any(v in asked for v in request.query_params.values()))
 
 
 class _Api:
@@ -353,14 +361,24 @@ class _Api:
             try:
                 self.gateway.check(request, await request.body())
                 payload = {"code": "0000", "message": "成功", "data": handler(request)}
+            except ClientDisconnect:  # the caller gave up (its deadline passed while we hung)
+                return Response(status_code=499)
             except _Refusal as refusal:
                 return _envelope_response(refusal)
-            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+            # a front proxy re-encoding for an old client, the header left as it was
+            body = text.encode("gb18030" if self._faults.mis_encoded(request) else "utf-8")
             if self._faults.malformed:
                 body = body[: max(1, len(body) // 2)]
-            return Response(body, media_type="application/json;charset=UTF-8")
+            if self._faults.slow:
+                stop = self._slow_healed
+                return trickled(body, self._faults.slow, media_type=JSON_MEDIA_TYPE, stop=stop)
+            return Response(body, media_type=JSON_MEDIA_TYPE)
 
         return endpoint
+
+    def _slow_healed(self) -> bool:
+        return not self._faults.slow or self._faults.closing
 
     # --- handlers (all queries are on the store; nothing is cached) ---
 
@@ -621,9 +639,7 @@ def _envelope_response(refusal: _Refusal) -> Response:
         {} if refusal.retry_after is None else {"Retry-After": str(max(1, math.ceil(refusal.retry_after)))}
     )
     content = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    return Response(
-        content, status_code=refusal.status, media_type="application/json;charset=UTF-8", headers=headers
-    )
+    return Response(content, status_code=refusal.status, media_type=JSON_MEDIA_TYPE, headers=headers)
 
 
 def _unavailable_page() -> Response:
@@ -682,11 +698,18 @@ class SocialInsuranceSystem:
         gateway.rate, gateway.burst = rate, burst
         gateway.buckets = {}
 
-    def inject(self, fault: Fault, subject: Subject | None = None) -> None:
+    def inject(self, fault: Fault, subject: Subject | None = None, *, delay: float = SLOW_SECONDS) -> None:
+        """UNAVAILABLE: the gateway's 503 page; TIMEOUT: answers hang; SLOW: every answer trickles in
+        over ``delay`` seconds; WRONG_ENCODING: answers about ``subject`` (all when None) are GB18030
+        labelled UTF-8; GARBAGE: malformed JSON (no subject) or the subject's corrupt row."""
         if fault is Fault.UNAVAILABLE:
             self._faults.unavailable = True
         elif fault is Fault.TIMEOUT:
             self._faults.hang = True
+        elif fault is Fault.SLOW:
+            self._faults.slow = delay
+        elif fault is Fault.WRONG_ENCODING:
+            self._faults.gb18030.add(None if subject is None else subject.value)
         elif subject is None:
             self._faults.malformed = True
         else:
@@ -724,6 +747,8 @@ class SocialInsuranceSystem:
 
     def heal(self) -> None:
         self._faults.unavailable = self._faults.hang = self._faults.malformed = False
+        self._faults.slow = 0.0
+        self._faults.gb18030 = set()
         with self._lock:
             while self._corrupted:
                 statement, parameters = self._corrupted.pop()

@@ -11,7 +11,8 @@ replaces it: order matters (a correction voids an earlier receipt), so later fil
 A file present without its marker is still being transferred: the call waits for it up to its
 deadline, then raises ``LegacyTimeout``. A large backlog is ingested file by file; when the deadline
 passes between two files the call raises ``LegacyTimeout`` and keeps what it ingested, so the next
-call (or the guard's retry) goes on from there.
+call goes on from there. A file written in UTF-8 instead of GBK is rejected whole (its first text
+line is valid UTF-8): UTF-8 often decodes as GBK too, into mojibake that must never be staged.
 """
 
 from __future__ import annotations
@@ -437,13 +438,28 @@ class _Lines:
         self.size = 0
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        encoding_checked = False
         for number, raw in enumerate(self._handle, 1):
             self._digest.update(raw)
             self.size += len(raw)
+            if not encoding_checked and not raw.isascii():
+                _not_utf8(raw, self.row(number))  # one tool writes a whole file: its first text decides
+                encoding_checked = True
             yield number, raw.rstrip(b"\r\n")
 
     def row(self, line: int) -> str:
         return f"{self.drop.name}:{line}"
+
+
+def _not_utf8(raw: bytes, row: str) -> None:
+    """UTF-8 bytes often decode as GBK too, into mojibake that would be staged silently; Chinese
+    text in GBK is practically never valid UTF-8. So a line with non-ASCII bytes that is valid
+    UTF-8 means the file was written in the wrong encoding."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    raise BadLegacyData("the file is UTF-8, the exchange specifies GBK", row=row)
 
 
 class _RegistrationFile:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,7 +29,7 @@ from adapters.base import Adapter, Subject
 from adapters.code_tables import CITY_NAME, COUNTIES
 from adapters.population import Employer, Household, Population, TaxPayment
 from adapters.resilience import LegacyGuard
-from adapters.simulation import Fault
+from adapters.simulation import SLOW_SECONDS, Fault
 from adapters.tax import DEPARTMENT
 from adapters.tax.adapter import DEFAULT_TIMEOUT, TaxAdapter
 
@@ -265,7 +266,7 @@ def _drop_names(outbox: Path) -> Iterator[tuple[Path, _DropName]]:
 class TaxSystem:
     """The running collection system: its drop directory and the means to break it."""
 
-    supported_faults = frozenset({Fault.UNAVAILABLE, Fault.TIMEOUT, Fault.GARBAGE})
+    supported_faults = frozenset(Fault)
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -278,6 +279,7 @@ class TaxSystem:
                 raise FileNotFoundError(f"no tax drop directory in {root}: generate the legacy data first")
         self.staging_path.parent.mkdir(parents=True, exist_ok=True)
         self._injected: list[Path] = []
+        self._transfers: list[tuple[threading.Timer, Path]] = []  # SLOW: transfers completing late
         self._adapters: list[TaxAdapter] = []
 
     def adapter(self, *, guard: LegacyGuard | None = None, timeout: float | None = None) -> Adapter:
@@ -286,16 +288,25 @@ class TaxSystem:
         self._adapters.append(made)
         return made
 
-    def inject(self, fault: Fault, subject: Subject | None = None) -> None:
+    def inject(self, fault: Fault, subject: Subject | None = None, *, delay: float = SLOW_SECONDS) -> None:
         """UNAVAILABLE unmounts the share; TIMEOUT leaves a transfer hanging without its marker;
+        SLOW starts a transfer (an empty batch) whose marker comes ``delay`` seconds later;
         GARBAGE drops a completed file with undecodable GBK bytes in the subject's record (or, for
-        no subject, a trailer whose record count is wrong)."""
+        no subject, a trailer whose record count is wrong); WRONG_ENCODING drops a completed file
+        whose receipt for the subject (some taxpayer when None) is written in UTF-8, not GBK."""
         if fault is Fault.UNAVAILABLE:
             if self.outbox.is_dir():
                 self.outbox.rename(self.root / UNMOUNTED)
             return
-        taxpayer_id = subject.value if subject is not None else self._some_taxpayer()
         path, day, seq = self._next_file(CERTIFICATES)
+        if fault is Fault.SLOW:
+            path.write_bytes(_certificate_header(day, seq) + b"T|0|0.00" + EOL)
+            transfer = threading.Timer(delay, path.with_name(path.name + MARKER).touch)
+            transfer.daemon = True
+            transfer.start()
+            self._transfers.append((transfer, path))
+            return
+        taxpayer_id = subject.value if subject is not None else self._some_taxpayer()
         fields = [
             "N",
             f"399999{day[2:4]}{seq:010d}",
@@ -310,6 +321,14 @@ class TaxSystem:
             _office_name("330106"),
         ]
         header = _certificate_header(day, seq)
+        if fault is Fault.WRONG_ENCODING:  # a new export tool writing UTF-8: completed, and wrong
+            fields[3] = "张伟"
+            record = "|".join(fields).encode("utf-8")
+            path.write_bytes(header + record + EOL + b"T|1|12.34" + EOL)
+            marker = path.with_name(path.name + MARKER)
+            marker.touch()
+            self._injected += [path, marker]
+            return
         if fault is Fault.TIMEOUT:  # a transfer that never completes: no trailer, no marker
             fields[3] = "在途"
             path.write_bytes(header + "|".join(fields).encode(ENCODING) + EOL)
@@ -327,8 +346,15 @@ class TaxSystem:
         self._injected += [path, marker]
 
     def heal(self) -> None:
+        """Undo the faults; a slow transfer that completed stays (it was delivered, maybe ingested)."""
         if not self.outbox.exists() and (self.root / UNMOUNTED).is_dir():
             (self.root / UNMOUNTED).rename(self.outbox)
+        for transfer, path in self._transfers:
+            transfer.cancel()
+            transfer.join()
+            if not path.with_name(path.name + MARKER).exists():
+                path.unlink(missing_ok=True)
+        self._transfers.clear()
         for path in reversed(self._injected):
             marker = path.with_name(path.name + MARKER)
             marker.unlink(missing_ok=True)

@@ -93,11 +93,14 @@ def create_gateway_app(
         with contextlib.ExitStack() as stack:
             adapter = None
             root = legacy_dir or settings.legacy_dir
+            policy = settings.legacy_policy()  # EXCHANGE_LEGACY_*: deadline, circuit, retries
+            guard, timeout = policy.guard(department_id), policy.timeout
             if legacy_url is not None or not simulators()[department_id].network:
                 # A legacy service in another process: over HTTP, or through the files it keeps.
-                adapter = connect(root, department_id, url=legacy_url)
+                adapter = connect(root, department_id, url=legacy_url, guard=guard, timeout=timeout)
             elif read_manifest(root) is not None:  # start the simulated HTTP system in this process
-                adapter = stack.enter_context(running(root, [department_id]))[department_id].adapter()
+                system = stack.enter_context(running(root, [department_id]))[department_id]
+                adapter = system.adapter(guard=guard, timeout=timeout)
             else:
                 logger.warning("no legacy system under %s: every question is answered 503", root)
             app.state.gateway = GatewayState(
@@ -152,7 +155,7 @@ def create_gateway_app(
             logger.info("the legacy system could not answer: %s (request %s)", exc, request_id)
             problem = adapter_problem(exc)
             refused = _Refused(
-                problem.status, problem.slug, problem.title, problem.detail, type(exc).__name__
+                problem.status, problem.slug, problem.title, problem.detail, protocol.adapter_error_name(exc)
             )
             return _problem(refused, request_id, problem.headers)
 

@@ -177,6 +177,12 @@ class ReplayCache:
             return True
 
 
+def adapter_error_name(exc: adapter_errors.AdapterError) -> str | None:
+    """The name a gateway's problem document gives ``exc``: its most specific class in
+    :data:`ADAPTER_ERRORS` (an open circuit is a private subclass of ``LegacyUnavailable``)."""
+    return next((kind.__name__ for kind in type(exc).__mro__ if kind.__name__ in ADAPTER_ERRORS), None)
+
+
 def adapter_error(name: Any, detail: str) -> adapter_errors.AdapterError:
     """The adapter error a gateway's problem document names (a generic legacy failure otherwise)."""
     kind = ADAPTER_ERRORS.get(name) if isinstance(name, str) else None

@@ -354,6 +354,41 @@ def test_a_slow_system_is_a_timeout_not_a_hang(system: RunningSystem, truth: Tru
     assert time.perf_counter() - started < 5
 
 
+def test_a_system_answering_late_times_out_at_the_deadline_or_answers_within_it(
+    system: RunningSystem, truth: Truth
+):
+    """SLOW really waits (a lock, a transfer, a trickling answer): not an error raised at once."""
+    adapter = _adapter(system, retries=0)  # a 0.5 s deadline
+    dataset = _queryable(adapter)[0]
+    subject = _subject_for(dataset, truth)
+    item = [dataset.items[0].name]
+    expected = adapter.lookup(dataset.code, subject, item)
+    system.inject(Fault.SLOW, delay=2.5)
+    started = time.perf_counter()
+    with pytest.raises(LegacyTimeout):
+        adapter.lookup(dataset.code, subject, item)
+    assert 0.4 < time.perf_counter() - started < 0.5 + 1.5
+    system.heal()
+    patient = system.adapter(guard=LegacyGuard("contract-patient", retries=0), timeout=5)
+    system.inject(Fault.SLOW, delay=0.3)
+    started = time.perf_counter()
+    assert patient.lookup(dataset.code, subject, item) == expected
+    assert 0.1 < time.perf_counter() - started < 3
+
+
+def test_text_in_the_wrong_encoding_is_bad_legacy_data_not_mojibake(system: RunningSystem, truth: Truth):
+    adapter = _adapter(system)
+    dataset = _queryable(adapter)[0]
+    subject = _subject_for(dataset, truth)
+    items = [item.name for item in dataset.items]
+    expected = adapter.lookup(dataset.code, subject, items)
+    system.inject(Fault.WRONG_ENCODING, subject)
+    with pytest.raises(BadLegacyData):
+        adapter.lookup(dataset.code, subject, items)
+    system.heal()
+    assert adapter.lookup(dataset.code, subject, items) == expected
+
+
 def test_garbage_from_the_legacy_system_is_reported_with_its_row(system: RunningSystem, truth: Truth):
     adapter = _adapter(system)
     dataset = _queryable(adapter)[0]

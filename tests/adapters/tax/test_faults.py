@@ -26,7 +26,7 @@ def _new_files(system: TaxSystem, before: set[str]) -> list[str]:
     return sorted({p.name for p in system.outbox.iterdir()} - before)
 
 
-def test_all_three_faults_are_supported(fresh: TaxSystem):
+def test_every_fault_is_supported(fresh: TaxSystem):
     assert fresh.supported_faults == frozenset(Fault)
 
 
