@@ -36,6 +36,13 @@ class JoseError(ValueError):
     """A JWS that is malformed, uses a refused algorithm, or does not verify."""
 
 
+class MalformedToken(JoseError):
+    """Not a well-formed token: not compact JWS, a header without ``alg``, a payload that is not a JSON
+    object (even under a good signature), a required claim missing or a NumericDate that is not a
+    number. A server answers it 400; any other :class:`JoseError` (refused ``alg``, bad signature,
+    wrong ``aud``, expired) is about trust, 401 (RFC 7519 section 7.2, RFC 8725 section 3.1)."""
+
+
 def algorithm_for(key: PrivateKey | PublicKey) -> str:
     """The JWS ``alg`` we emit for a key: ``EdDSA`` or ``ES256``."""
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
@@ -152,15 +159,17 @@ def header(token: str | bytes) -> dict[str, Any]:
     """
     text = token.decode("ascii", "replace") if isinstance(token, bytes) else token
     if _COMPACT.fullmatch(text) is None:
-        raise JoseError("not a compact JWS: three base64url segments joined by dots are required")
+        raise MalformedToken("not a compact JWS: three base64url segments joined by dots are required")
     encoded = text.partition(".")[0]
     try:
         found = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-    except (ValueError, binascii.Error) as exc:
-        raise JoseError(f"not a compact JWS: the header is not base64url JSON ({exc})") from None
+    except (ValueError, binascii.Error, RecursionError) as exc:  # RecursionError: JSON nested too deep
+        raise MalformedToken(f"not a compact JWS: the header is not base64url JSON ({exc})") from None
     if not isinstance(found, dict):
-        raise JoseError("not a compact JWS: the header is not a JSON object")
-    if found.get("alg") not in ACCEPTED_ALGORITHMS:
+        raise MalformedToken("not a compact JWS: the header is not a JSON object")
+    if not isinstance(found.get("alg"), str):
+        raise MalformedToken("not a compact JWS: the header has no alg (RFC 7515 section 4.1.1)")
+    if found["alg"] not in ACCEPTED_ALGORITHMS:
         raise JoseError(f"algorithm {found.get('alg')!r} is not accepted; use EdDSA or ES256")
     return found
 
@@ -200,6 +209,10 @@ def verify(
                 "verify_iat": False,
             },
         )
+    except jwt.InvalidSignatureError as exc:  # a DecodeError, but about trust
+        raise JoseError(str(exc)) from None
+    except (jwt.DecodeError, jwt.MissingRequiredClaimError) as exc:  # checked after the signature
+        raise MalformedToken(str(exc)) from None
     except jwt.PyJWTError as exc:
         raise JoseError(str(exc)) from None
     _check_times(claims, (now or datetime.now(UTC)).timestamp(), leeway)
@@ -210,7 +223,7 @@ def _check_times(claims: Mapping[str, Any], now: float, leeway: float) -> None:
     for name in ("exp", "nbf", "iat"):
         value = claims.get(name)
         if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-            raise JoseError(f"{name} must be a NumericDate")
+            raise MalformedToken(f"{name} must be a NumericDate")
     if "exp" in claims and claims["exp"] <= now - leeway:
         raise JoseError("the token has expired (exp)")
     if "nbf" in claims and claims["nbf"] > now + leeway:

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from fastapi import FastAPI
@@ -28,6 +29,7 @@ from exchange.api import audit as audit_api
 from exchange.api import directory, health, licenses, problems, quality, queries, subjects
 from exchange.api import metrics as metrics_api
 from exchange.api import pki as pki_api
+from exchange.api.limits import BODY_LIMIT_FACTOR, BodyLimit
 from exchange.audit import service as audit
 from exchange.config import Settings, get_settings
 from exchange.console import pages as console_pages
@@ -192,7 +194,11 @@ def connect_departments(state: HubState, stack: contextlib.ExitStack) -> Exchang
     if simulated:
         systems = stack.enter_context(running(settings.legacy_dir, simulated))
         state.simulated = dict(systems)
-        adapters = {department_id: system.adapter() for department_id, system in systems.items()}
+        policy = settings.legacy_policy()  # EXCHANGE_LEGACY_*: deadline, circuit (one per system), retries
+        adapters = {
+            department_id: system.adapter(guard=policy.guard(department_id), timeout=policy.timeout)
+            for department_id, system in systems.items()
+        }
     for department_id, signer in DepartmentSigner.available(state.pki, local).items():
         providers[department_id] = LocalProvider(signer, adapters.get(department_id))
     return Exchange(
@@ -240,6 +246,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.describe(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(health.router)
     app.include_router(directory.router)
     app.include_router(queries.router)
@@ -249,6 +263,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pki_api.router)
     app.include_router(quality.router)
     app.include_router(metrics_api.router)
+    # Innermost: its 413 is raised where the route reads the body, not inside the console's middleware.
+    app.add_middleware(BodyLimit, limit=BODY_LIMIT_FACTOR * settings.max_body_bytes)  # type: ignore[arg-type]
     console.install(app, console_pages.routers())
     app.add_middleware(RequestObservability)  # type: ignore[arg-type]  # added last: the outermost
     return app

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy.orm import Session
 
 from exchange.api.deps import db_session
-from exchange.api.problems import Problem
+from exchange.api.problems import Problem, documented
 from exchange.audit import merkle, service
 from exchange.audit.schemas import CheckpointRead, ConsistencyProofRead, InclusionProofRead
 
@@ -22,7 +22,7 @@ Db = Annotated[Session, Depends(db_session)]
 Size = Query(ge=0, le=2**31 - 1)
 
 
-@router.get("/v1/audit/checkpoint", tags=["audit"], response_model=CheckpointRead)
+@router.get("/v1/audit/checkpoint", tags=["audit"], response_model=CheckpointRead, responses=documented(404))
 def latest_checkpoint(db: Db) -> CheckpointRead:
     """The latest checkpoint the hub signed: tree size, base64 root hash, timestamp (milliseconds since
     the epoch) and the compact JWS (``typ`` exchange-checkpoint+jwt, ``x5c`` hub certificate then CA)
@@ -33,7 +33,9 @@ def latest_checkpoint(db: Db) -> CheckpointRead:
     return found
 
 
-@router.get("/v1/audit/proof/inclusion", tags=["audit"], response_model=InclusionProofRead)
+@router.get(
+    "/v1/audit/proof/inclusion", tags=["audit"], response_model=InclusionProofRead, responses=documented(500)
+)
 def inclusion_proof(
     db: Db,
     index: Annotated[int, Size],
@@ -50,7 +52,12 @@ def inclusion_proof(
         raise _damaged() from None
 
 
-@router.get("/v1/audit/proof/consistency", tags=["audit"], response_model=ConsistencyProofRead)
+@router.get(
+    "/v1/audit/proof/consistency",
+    tags=["audit"],
+    response_model=ConsistencyProofRead,
+    responses=documented(500),
+)
 def consistency_proof(
     db: Db,
     first: Annotated[int, Size],

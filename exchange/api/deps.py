@@ -11,6 +11,10 @@ from exchange.access.service import Principal, authenticate
 from exchange.api.problems import Problem
 from exchange.db.engine import session_scope
 
+# The largest id or offset a path or query may name: the tables' 32-bit INTEGER keys. A larger number
+# is malformed (400); let through, it overflows the database driver (SQLite: OverflowError, a 500).
+MAX_INTEGER = 2**31 - 1
+
 
 def db_session(request: Request) -> Iterator[Session]:
     """The request's transaction: committed when the handler returns, rolled back when it raises."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,7 @@ from adapters.registry import get_department
 from directory import service
 from directory.calendar import today
 from directory.schemas import (
+    RESOURCE_CODE_PATTERN,
     ApplicationCreate,
     ApplicationDecision,
     ApplicationRead,
@@ -24,14 +26,15 @@ from directory.schemas import (
     ResourceRead,
 )
 from exchange.access.service import Principal
-from exchange.api.deps import db_session, role
-from exchange.api.problems import Problem
+from exchange.api.deps import MAX_INTEGER, db_session, role
+from exchange.api.problems import Problem, documented
 from exchange.config import HUB_NAME
 
 router = APIRouter()
 Db = Annotated[Session, Depends(db_session)]
 TURTLE = "text/turtle"  # the same as directory.dcat's media types, without importing rdflib here
 JSON_LD = "application/ld+json"
+RowId = Annotated[int, Path(ge=1, le=MAX_INTEGER)]  # ids start at 1
 
 
 @router.get("/v1/directory/resources", tags=["directory"], response_model=ResourcePage)
@@ -43,7 +46,7 @@ def list_resources(
     provider: Annotated[str | None, Query(max_length=32)] = None,
     sharing_type: Literal["unconditional", "conditional", "none"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INTEGER)] = 0,
 ) -> ResourcePage:
     """Search the catalogue; ``total`` counts all matches, ``items`` is one page of them."""
     items, total = service.search(
@@ -52,15 +55,29 @@ def list_resources(
     return ResourcePage(items=items, total=total)
 
 
-@router.get("/v1/directory/resources/{code}", tags=["directory"], response_model=ResourceRead)
+@router.get(
+    "/v1/directory/resources/{code}",
+    tags=["directory"],
+    response_model=ResourceRead,
+    responses=documented(404, 422),
+)
 def get_resource(code: str, db: Db) -> ResourceRead:
-    """One catalogued resource, withdrawn ones included (marked ``withdrawn``)."""
+    """One catalogued resource, withdrawn ones included (marked ``withdrawn``). 422 for a code that is
+    not a resource code (docs/directory.md): DESIGN.md validates every identifier before any lookup."""
+    if not re.fullmatch(RESOURCE_CODE_PATTERN, code, re.ASCII):
+        raise Problem(
+            422,
+            "invalid-identifier",
+            "Invalid identifier",
+            "a resource code is <class 1><item 2><subitem 3><detail 3>-<sequence 6> digits",
+        )
     return service.resource_read(service.get_resource(db, code=code))
 
 
 @router.get(
     "/v1/directory/catalog",
     tags=["directory"],
+    response_class=Response,
     responses={200: {"content": {JSON_LD: {}, TURTLE: {}}}},
 )
 def catalog(request: Request, db: Db) -> Response:
@@ -81,7 +98,12 @@ def catalog(request: Request, db: Db) -> Response:
     return Response(body, media_type=JSON_LD)
 
 
-@router.get("/v1/directory/providers/{provider_id}", tags=["directory"], response_model=ProviderRead)
+@router.get(
+    "/v1/directory/providers/{provider_id}",
+    tags=["directory"],
+    response_model=ProviderRead,
+    responses=documented(404),
+)
 def get_provider(provider_id: str, db: Db) -> ProviderRead:
     """A providing department and the codes of the resources it publishes (its DCAT-AP publisher IRI)."""
     try:
@@ -110,7 +132,12 @@ class Revocation(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-@router.get("/v1/grants", tags=["grants"], response_model=list[GrantRead])
+# Management: 401 without a token, 403 for another role or another's record, and the directory's
+# refusals (exchange/api/problems.py: 400 invalid, 403 refused, 404 unknown, 409 conflict).
+MANAGED = documented(401, 403, 404, 409)
+
+
+@router.get("/v1/grants", tags=["grants"], response_model=list[GrantRead], responses=documented(401, 403))
 def list_grants(
     db: Db, caller: Annotated[Principal, Depends(role("admin", "governance", "department", "consumer"))]
 ) -> list[GrantRead]:
@@ -119,15 +146,15 @@ def list_grants(
     return [GrantRead.model_validate(grant) for grant in grants]
 
 
-@router.post("/v1/grants", tags=["grants"], status_code=201, response_model=GrantRead)
+@router.post("/v1/grants", tags=["grants"], status_code=201, response_model=GrantRead, responses=MANAGED)
 def add_grant(data: GrantCreate, db: Db, caller: Annotated[Principal, Depends(role("admin"))]) -> GrantRead:
     """Grant an unconditional resource (the hub administrator only)."""
     return GrantRead.model_validate(service.add_grant(db, data=data, granted_by=caller.label, now=_now()))
 
 
-@router.post("/v1/grants/{grant_id}/revoke", tags=["grants"], response_model=GrantRead)
+@router.post("/v1/grants/{grant_id}/revoke", tags=["grants"], response_model=GrantRead, responses=MANAGED)
 def revoke_grant(
-    grant_id: int,
+    grant_id: RowId,
     body: Revocation,
     db: Db,
     caller: Annotated[Principal, Depends(role("admin", "department"))],
@@ -149,7 +176,12 @@ def revoke_grant(
 # --- applications --------------------------------------------------------------------------------
 
 
-@router.get("/v1/applications", tags=["applications"], response_model=list[ApplicationRead])
+@router.get(
+    "/v1/applications",
+    tags=["applications"],
+    response_model=list[ApplicationRead],
+    responses=documented(401, 403),
+)
 def list_applications(
     db: Db,
     caller: Annotated[Principal, Depends(role("admin", "governance", "department", "consumer"))],
@@ -167,9 +199,14 @@ def list_applications(
     )
 
 
-@router.get("/v1/applications/{application_id}", tags=["applications"], response_model=ApplicationRead)
+@router.get(
+    "/v1/applications/{application_id}",
+    tags=["applications"],
+    response_model=ApplicationRead,
+    responses=documented(401, 403, 404),
+)
 def get_application(
-    application_id: int,
+    application_id: RowId,
     db: Db,
     caller: Annotated[Principal, Depends(role("admin", "governance", "department", "consumer"))],
 ) -> ApplicationRead:
@@ -178,7 +215,13 @@ def get_application(
     return service.application_read(application, today=today())
 
 
-@router.post("/v1/applications", tags=["applications"], status_code=201, response_model=ApplicationRead)
+@router.post(
+    "/v1/applications",
+    tags=["applications"],
+    status_code=201,
+    response_model=ApplicationRead,
+    responses=MANAGED,
+)
 def file_application(
     request: Request,
     data: ApplicationCreate,
@@ -194,10 +237,13 @@ def file_application(
 
 
 @router.post(
-    "/v1/applications/{application_id}/decision", tags=["applications"], response_model=ApplicationRead
+    "/v1/applications/{application_id}/decision",
+    tags=["applications"],
+    response_model=ApplicationRead,
+    responses=MANAGED,
 )
 def decide(
-    application_id: int,
+    application_id: RowId,
     decision: ApplicationDecision,
     db: Db,
     caller: Annotated[Principal, Depends(role("department"))],

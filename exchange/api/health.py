@@ -16,7 +16,17 @@ from exchange.db import migrate
 router = APIRouter()
 
 
-@router.get("/health", tags=["operations"], summary="Database and PKI state")
+@router.get(
+    "/health",
+    tags=["operations"],
+    summary="Database and PKI state",
+    responses={
+        503: {
+            "description": "Degraded: the same document, naming what is wrong",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 def health(request: Request) -> JSONResponse:
     """Answers 200 when the database is reachable and at the latest migration and the PKI can
     verify certificates (CA valid, CRL signed and current); 503 otherwise, naming what is wrong."""

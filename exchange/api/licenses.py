@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from directory.calendar import today
 from exchange.api.deps import db_session
-from exchange.api.problems import Problem, adapter_problem
-from exchange.api.queries import exchange_endpoint
+from exchange.api.problems import Problem, adapter_problem, documented
+from exchange.api.queries import SIGNED_EXCHANGE, SIGNED_RESPONSES, exchange_endpoint
 from exchange.licenses import store
 from exchange.licenses.models import License
 from exchange.licenses.models import StatusList as StatusListRow
@@ -24,7 +24,9 @@ Db = Annotated[Session, Depends(db_session)]
 STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
 
 
-@router.post("/v1/licenses/search", response_class=Response)
+@router.post(
+    "/v1/licenses/search", openapi_extra=SIGNED_EXCHANGE, responses=SIGNED_RESPONSES, response_class=Response
+)
 async def search(request: Request) -> Response:
     """A consumer's signed request for a subject's licenses of one type (claims ``subject``,
     ``license_type``, ``matter_code``, ``purpose``, ``operator``): audited, needs a grant, answered
@@ -32,7 +34,11 @@ async def search(request: Request) -> Response:
     return await exchange_endpoint("license", None, request)
 
 
-@router.get("/v1/status-lists/{list_id}", responses={200: {"content": {STATUS_LIST_MEDIA_TYPE: {}}}})
+@router.get(
+    "/v1/status-lists/{list_id}",
+    response_class=Response,
+    responses={200: {"content": {STATUS_LIST_MEDIA_TYPE: {}}}} | documented(404, 502, 503, 504),
+)
 def status_list(list_id: str, request: Request, db: Db) -> Response:
     """The Token Status List (IETF OAuth status list) the credentials' ``status`` claims point to,
     as a JWT signed by the department that issued them."""
@@ -76,7 +82,7 @@ class LicenseRead(BaseModel):
     )
 
 
-@router.get("/v1/licenses/{identifier}", response_model=LicenseRead)
+@router.get("/v1/licenses/{identifier}", response_model=LicenseRead, responses=documented(404))
 def get_license(identifier: str, db: Db) -> LicenseRead:
     """A license's public metadata and status by its GB/T 36904 identifier (no personal data)."""
     row = db.scalars(select(License).where(License.identifier == identifier)).first()
@@ -109,7 +115,7 @@ class VerifyRequest(BaseModel):
         return self
 
 
-@router.post("/v1/licenses/verify")
+@router.post("/v1/licenses/verify", responses=documented(404))
 def verify(body: VerifyRequest, request: Request, db: Db) -> dict[str, Any]:
     """Check a presented credential (or the stored one of an identifier): signature, chain, issuer,
     disclosures, validity period and status, each reported."""

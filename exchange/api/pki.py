@@ -7,13 +7,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Request, Response
 
-from exchange.api.problems import Problem
+from exchange.api.problems import Problem, documented
 
 router = APIRouter(tags=["pki"])
 
 
 @router.get(
-    "/v1/pki/ca", response_class=Response, responses={200: {"content": {"application/pkix-cert": {}}}}
+    "/v1/pki/ca",
+    response_class=Response,
+    responses={200: {"content": {"application/pkix-cert": {}}}} | documented(503),
 )
 def ca_certificate(request: Request) -> Response:
     """The hub CA certificate (DER): the one trust anchor every signature of the hub chains to."""
@@ -26,7 +28,9 @@ def ca_certificate(request: Request) -> Response:
 
 
 @router.get(
-    "/v1/pki/crl", response_class=Response, responses={200: {"content": {"application/pkix-crl": {}}}}
+    "/v1/pki/crl",
+    response_class=Response,
+    responses={200: {"content": {"application/pkix-crl": {}}}} | documented(503),
 )
 def crl(request: Request) -> Response:
     """The current CRL (DER), signed by the hub CA; verify its signature before trusting it."""

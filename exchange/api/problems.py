@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -53,6 +54,57 @@ def problem_response(
 
 def request_id_of(request: Request) -> str:
     return str(request.scope.get("state", {}).get("request_id") or "")
+
+
+# --- the problems in the OpenAPI document --------------------------------------------------------------
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem document; switch on `type`, quote `request_id` to the operator.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "request_id"],
+    "properties": {
+        "type": {"type": "string", "description": "/problems/<slug>, stable per error"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "request_id": {"type": "string"},
+    },
+}
+_PROBLEM_REF = "#/components/schemas/Problem"
+_FASTAPI_VALIDATION_REF = "#/components/schemas/HTTPValidationError"
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses``: the problem documents it may answer, besides the 400 every route with
+    parameters or a body answers to input that does not fit them (added by :func:`describe`)."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {MEDIA_TYPE: {"schema": {"$ref": _PROBLEM_REF}}},
+        }
+        for status in statuses
+    }
+
+
+def describe(document: dict[str, Any]) -> dict[str, Any]:
+    """Make FastAPI's OpenAPI document say what the hub answers: the ``Problem`` schema, and instead of
+    FastAPI's 422 ``HTTPValidationError`` (which the hub never sends) the 400 problem that
+    :func:`install` answers, on every route with parameters or a body, to input that does not fit them."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            generated = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if generated.get("schema", {}).get("$ref") == _FASTAPI_VALIDATION_REF:
+                del responses["422"]
+            if operation.get("parameters") or operation.get("requestBody"):
+                responses.setdefault("400", documented(400)[400])
+    if _FASTAPI_VALIDATION_REF not in str(document.get("paths")):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+    return document
 
 
 _STATUS_SLUGS = {

@@ -10,7 +10,8 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from exchange.access.service import Principal
-from exchange.api.deps import db_session, role
+from exchange.api.deps import MAX_INTEGER, db_session, role
+from exchange.api.problems import documented
 from exchange.licenses.quarantine import quarantined
 
 router = APIRouter(tags=["quality"])
@@ -27,14 +28,14 @@ class QuarantinedRead(BaseModel):
     quarantined_at: datetime
 
 
-@router.get("/v1/quality/quarantine", response_model=list[QuarantinedRead])
+@router.get("/v1/quality/quarantine", response_model=list[QuarantinedRead], responses=documented(401, 403))
 def list_quarantine(
     db: Annotated[Session, Depends(db_session)],
     caller: Annotated[Principal, Depends(role("admin", "governance", "department"))],
     license_type: Annotated[str | None, Query(max_length=64)] = None,
-    run_id: int | None = None,
+    run_id: Annotated[int | None, Query(ge=1, le=MAX_INTEGER)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INTEGER)] = 0,
 ) -> list[QuarantinedRead]:
     """Newest first; a department sees only its own records."""
     rows = quarantined(

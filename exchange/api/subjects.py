@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from exchange.api.deps import db_session
-from exchange.api.problems import Problem
+from exchange.api.deps import MAX_INTEGER, db_session
+from exchange.api.problems import Problem, documented
 from exchange.subjects import service
 from exchange.subjects.identity import DEMO_WARNING, DemoIdentityProvider, NotAuthenticated, SubjectIdentity
 
@@ -33,12 +33,12 @@ def subject(request: Request) -> SubjectIdentity:
         raise _unauthenticated(str(exc)) from None
 
 
-@router.get("/v1/me/access-log", response_model=service.AccessLog)
+@router.get("/v1/me/access-log", response_model=service.AccessLog, responses=documented(401, 503))
 def access_log(
     identity: Annotated[SubjectIdentity, Depends(subject)],
     db: Annotated[Session, Depends(db_session)],
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INTEGER)] = 0,
 ) -> service.AccessLog:
     """When, which consumer system, which department's resource, for which matter and purpose:
     every exchange about the signed-in citizen, answered or refused, newest first."""
@@ -54,7 +54,7 @@ class DemoToken(BaseModel):
     warning: str
 
 
-@router.post("/v1/demo-idp/token", response_model=DemoToken, tags=["demo"])
+@router.post("/v1/demo-idp/token", response_model=DemoToken, tags=["demo"], responses=documented(404, 422))
 def demo_sign_in(body: DemoSignIn, request: Request) -> DemoToken:
     """DEMO ONLY: an ID token for any citizen ID, no questions asked. Exists only while
     ``EXCHANGE_SUBJECT_AUTH=demo`` (the embedded default); a deployment uses its identity provider."""

@@ -17,6 +17,7 @@ each turned into its problem document here, so the audit entry records the statu
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ from certs.revocation import RevocationChecker
 from certs.store import PkiPaths
 from directory import service as directory
 from directory.calendar import local_date
+from directory.schemas import RESOURCE_CODE_PATTERN
 from exchange.api.problems import PROBLEM_BASE, adapter_problem, directory_problem
+from exchange.audit.schemas import ITEM_LENGTH, LENGTHS, MAX_ITEMS
 from exchange.identifiers import InvalidIdentifier
 from exchange.licenses import store as licenses
 from exchange.queries.evidence import body_hash
@@ -44,6 +47,12 @@ from exchange.queries.providers import Provider, Question
 from exchange.queries.verification import Rejected, malformed, unauthenticated, verify_request
 
 ENDPOINTS = ("query", "verify", "license")
+RESOURCE_CODE = re.compile(RESOURCE_CODE_PATTERN, re.ASCII)  # \d: ASCII digits only
+# Text claims must not hold what the audit log cannot keep as sent or a reader cannot see as sent:
+# C0 and C1 controls (NUL among them), lone surrogates (no Unicode scalar value; RFC 7493 section
+# 2.1 forbids them in I-JSON) and the bidirectional embedding, override and isolate controls of
+# UAX #9, which make text display as something else ("Trojan Source", CVE-2021-42574).
+_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 EVIDENCE_MEDIA_TYPE = "application/jwt"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -133,7 +142,8 @@ def handle(
     """Answer one signed request and write its audit entry (not committed: the caller commits).
 
     ``commit`` is the caller's: called once the ``jti`` is recorded, it ends that short write
-    transaction before the department is asked (see the module's docstring).
+    transaction before the department is asked (see the module's docstring); called again just before
+    the department is asked, it ends the read transaction, so no pooled connection waits on a legacy system.
     """
     started = time.perf_counter()
     trail = Trail(
@@ -217,32 +227,45 @@ def _answer(
 
     claims = request.claims
     if trail.endpoint == "license":
-        trail.resource_code = _license_resource(session, _required(claims, "license_type"))
+        trail.resource_code = _license_resource(session, _required(claims, "license_type", ITEM_LENGTH))
+    elif not RESOURCE_CODE.fullmatch(trail.resource_code or ""):
+        # DESIGN.md: an invalid identifier is a 422, never a lookup (docs/directory.md gives the form).
+        raise Rejected(
+            422,
+            "invalid-identifier",
+            "Invalid identifier",
+            "the path's resource code is not <class 1><item 2><subitem 3><detail 3>-<sequence 6> digits",
+        )
     elif claims.get("resource") != trail.resource_code:
         raise malformed(
             f"the resource claim {claims.get('resource')!r} is not the path's {trail.resource_code}"
         )
     operator = claims.get("operator")
-    if not isinstance(operator, dict) or not _text(operator.get("id")) or not _text(operator.get("name")):
+    if not isinstance(operator, dict):
         raise malformed('operator must be {"id": ..., "name": ...}: the clerk who asks')
-    trail.operator_id, trail.operator_name = operator["id"], operator["name"]
+    trail.operator_id = _required(operator, "operator id", LENGTHS["operator_id"], key="id")
+    trail.operator_name = _required(operator, "operator name", LENGTHS["operator_name"], key="name")
     subject = _subject(claims.get("subject"), trail)
-    trail.matter_code, trail.purpose = _required(claims, "matter_code"), _required(claims, "purpose")
-    legal_basis = claims.get("legal_basis")
-    trail.legal_basis = legal_basis if isinstance(legal_basis, str) else None
+    trail.matter_code = _required(claims, "matter_code", LENGTHS["matter_code"])
+    trail.purpose = _required(claims, "purpose", LENGTHS["purpose"])
+    if claims.get("legal_basis") not in (None, ""):  # optional: absent, null or empty
+        trail.legal_basis = _required(claims, "legal_basis", LENGTHS["legal_basis"])
     if trail.endpoint == "license":
         items, asked = [], None  # a grant of the license resource for the matter covers the search
     elif trail.endpoint == "query":
         items = claims.get("fields")
-        if not isinstance(items, list) or not items or not all(_text(i) for i in items):
+        if not isinstance(items, list) or not items or not all(_item_name(i) for i in items):
             raise malformed("fields must be a non-empty list of data item names")
-        items = list(dict.fromkeys(items))
+        items = _few(list(dict.fromkeys(items)))
         asked: Any = items
     else:
         asked = claims.get("claims")
-        if not isinstance(asked, dict) or not asked or not all(_text(k) for k in asked):
+        if not isinstance(asked, dict) or not asked or not all(_item_name(k) for k in asked):
             raise malformed("claims must be a non-empty object of item: value")
-        items = list(asked)
+        if not all(v is None or isinstance(v, str | int | float) for v in asked.values()):
+            # Every data item holds one value (adapters/*/datasets.py): a nested one is no claim about it.
+            raise malformed("each claimed value must be a string, a number, a boolean or null")
+        items = _few(list(asked))
     trail.items_asked = items or [claims["license_type"]]
 
     try:
@@ -283,6 +306,8 @@ def _answer(
             else ()
         ),
     )
+    # End the read transaction: no pooled connection, shared by every department, waits on a legacy system.
+    commit()
     draft = provider.answer(question)
     trail.items_returned = draft.items_returned
 
@@ -339,11 +364,26 @@ def _subject(value: Any, trail: Trail) -> Subject:
     return subject
 
 
-def _required(claims: Mapping[str, Any], name: str) -> str:
-    value = claims.get(name)
-    if not _text(value) or len(value) > 500:
-        raise malformed(f"{name} is required: a non-empty text of at most 500 characters")
+def _required(claims: Mapping[str, Any], name: str, limit: int, *, key: str | None = None) -> str:
+    """A text claim as the audit entry will hold it: at most ``limit`` characters (the entry's column,
+    so nothing is clipped), none of ``_UNSAFE_TEXT``."""
+    value = claims.get(key or name)
+    if not _text(value) or len(value) > limit:
+        raise malformed(f"{name} is required: a non-empty text of at most {limit} characters")
+    if _UNSAFE_TEXT.search(value):
+        raise malformed(f"{name} holds a control character, a lone surrogate or a bidirectional override")
     return value
+
+
+def _item_name(value: Any) -> bool:
+    return _text(value) and len(value) <= ITEM_LENGTH and not _UNSAFE_TEXT.search(value)
+
+
+def _few(items: list[str]) -> list[str]:
+    """At most as many items as an audit entry records: the log must name every item asked."""
+    if len(items) > MAX_ITEMS:
+        raise malformed(f"at most {MAX_ITEMS} data items may be asked at once")
+    return items
 
 
 def _text(value: Any) -> bool:

@@ -68,12 +68,19 @@ def verify_request(
     max_skew: timedelta,
     now: datetime,
 ) -> VerifiedRequest:
-    """The verified claims of ``body``; raises :class:`Rejected` (400 malformed, 401 anything about trust)."""
+    """The verified claims of ``body``; raises :class:`Rejected` (400 malformed, 401 anything about trust).
+
+    A refused ``alg`` (``none``, HMAC, RSA: RFC 8725 section 3.1) is a signature the hub does not accept,
+    so 401 like a bad signature; a body that is no JWS at all, or whose signed payload is no JSON object
+    of the required claims, is 400.
+    """
     try:
         token = body.decode("ascii").strip()
         header = jose.header(token)
-    except (UnicodeDecodeError, jose.JoseError) as exc:
+    except (UnicodeDecodeError, jose.MalformedToken) as exc:
         raise malformed(f"the body is not a compact JWS: {exc}") from None
+    except jose.JoseError as exc:
+        raise unauthenticated(f"the signature is not accepted: {exc}") from None
     if header.get("typ") != REQUEST_TYP:
         raise malformed(f"typ must be {REQUEST_TYP!r}")
     kid = header.get("kid")
@@ -94,6 +101,8 @@ def verify_request(
             require=("iss", "aud", "iat", "exp", "jti"),
             now=now,
         )
+    except jose.MalformedToken as exc:  # signed by the consumer, but not a request
+        raise malformed(f"the signed claims are malformed: {exc}", client_id) from None
     except jose.JoseError as exc:
         raise unauthenticated(f"the signature or its claims did not verify: {exc}", client_id) from None
     if claims["iss"] != client_id:
