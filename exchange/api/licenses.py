@@ -15,6 +15,7 @@ from directory.calendar import today
 from exchange.api.deps import db_session
 from exchange.api.problems import Problem, adapter_problem, documented
 from exchange.api.queries import SIGNED_EXCHANGE, SIGNED_RESPONSES, exchange_endpoint
+from exchange.identifiers import InvalidIdentifier, validate_license_id
 from exchange.licenses import store
 from exchange.licenses.models import License
 from exchange.licenses.models import StatusList as StatusListRow
@@ -82,12 +83,23 @@ class LicenseRead(BaseModel):
     )
 
 
-@router.get("/v1/licenses/{identifier}", response_model=LicenseRead, responses=documented(404))
-def get_license(identifier: str, db: Db) -> LicenseRead:
-    """A license's public metadata and status by its GB/T 36904 identifier (no personal data)."""
+def _stored(db: Session, identifier: str) -> License:
+    """The license of a GB/T 36904 identifier: 422 for one that is not well formed (DESIGN.md: every
+    identifier is validated before any lookup), 404 for one no license has."""
+    try:
+        validate_license_id(identifier)
+    except InvalidIdentifier as exc:
+        raise Problem(422, "invalid-identifier", "Invalid identifier", str(exc)) from None
     row = db.scalars(select(License).where(License.identifier == identifier)).first()
     if row is None:
         raise Problem(404, "not-found", "Not found", f"no license {identifier}")
+    return row
+
+
+@router.get("/v1/licenses/{identifier}", response_model=LicenseRead, responses=documented(404, 422))
+def get_license(identifier: str, db: Db) -> LicenseRead:
+    """A license's public metadata and status by its GB/T 36904 identifier (no personal data)."""
+    row = _stored(db, identifier)
     record = row.record
     return LicenseRead(
         identifier=row.identifier,
@@ -115,7 +127,7 @@ class VerifyRequest(BaseModel):
         return self
 
 
-@router.post("/v1/licenses/verify", responses=documented(404))
+@router.post("/v1/licenses/verify", responses=documented(404, 422))
 def verify(body: VerifyRequest, request: Request, db: Db) -> dict[str, Any]:
     """Check a presented credential (or the stored one of an identifier): signature, chain, issuer,
     disclosures, validity period and status, each reported."""
@@ -123,10 +135,7 @@ def verify(body: VerifyRequest, request: Request, db: Db) -> dict[str, Any]:
 
     credential = body.credential
     if credential is None:
-        row = db.scalars(select(License).where(License.identifier == body.identifier)).first()
-        if row is None:
-            raise Problem(404, "not-found", "Not found", f"no license {body.identifier}")
-        credential = row.credential.split("~", 1)[0] + "~"
+        credential = _stored(db, body.identifier).credential.split("~", 1)[0] + "~"
     state = request.app.state.hub
 
     def status_of(uri: str, index: int) -> int:

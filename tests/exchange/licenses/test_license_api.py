@@ -21,6 +21,7 @@ from exchange.audit.models import AuditEntry
 from exchange.bootstrap import bootstrap
 from exchange.db.engine import session_factory
 from exchange.demo import DEMO_CLIENT_ID, DEMO_MATTER
+from exchange.identifiers import make_license_id, validate_license_id
 from exchange.licenses.models import License
 from exchange.licenses.runner import sync_departments
 from exchange.licenses.status_list import read_status_list_token
@@ -52,7 +53,11 @@ def test_a_license_by_identifier_shows_metadata_and_no_personal_data(hub):
     assert body["status"] == "valid" and body["license_name"] == "不动产权证书"
     assert row.record["holder_name"] not in json.dumps(body, ensure_ascii=False)
     assert row.record["holder_code"] not in body["credential_without_disclosures"]
-    assert hub.get("/v1/licenses/1.2.156.3005.2.1.X.1.001.0").status_code == 404
+    invalid = hub.get("/v1/licenses/1.2.156.3005.2.1.X.1.001.0")  # not a GB/T 36904 identifier
+    assert invalid.status_code == 422 and invalid.json()["type"] == "/problems/invalid-identifier"
+    parts = validate_license_id(row.identifier)
+    unknown = make_license_id(parts.type_code, parts.issuer_uscc, parts.serial, 999)  # never issued
+    assert hub.get(f"/v1/licenses/{unknown}").status_code == 404
 
 
 def test_verify_reports_each_check_and_revocation_shows(hub):

@@ -1147,6 +1147,24 @@ CASES: list[Case] = [
         "malformed-request",
     ),
     Case(
+        "license-identifier-bad-check-character",
+        _get("/v1/licenses/1.2.156.3005.2.1.X.1.001.0"),
+        422,
+        "invalid-identifier",
+    ),
+    Case(
+        "license-identifier-path-traversal",
+        _get("/v1/licenses/..%5C..%5Cetc%5Cpasswd"),
+        422,
+        "invalid-identifier",
+    ),
+    Case(
+        "license-verify-identifier-sql-injection",
+        _post_json("/v1/licenses/verify", b"{\"identifier\": \"1' OR '1'='1\"}"),
+        422,
+        "invalid-identifier",
+    ),
+    Case(
         "demo-sign-in-nested-5000-deep",
         _post_json("/v1/demo-idp/token", b'{"citizen_id":' + DEEP.encode() + b"}"),
         400,
