@@ -12,12 +12,19 @@ from certs.store import PkiPaths
 from exchange.cli.context import console, fail, migrated_engine, settings
 from exchange.licenses.lease import SyncBusy
 from exchange.licenses.runner import sync_departments
-from exchange.licenses.sync import BatchOutcome
+from exchange.licenses.sync import BATCH_SIZE, BatchOutcome
 
 
 def sync(
     department: str | None = typer.Argument(
         None, help="household, tax, social_insurance or real_estate; all if omitted."
+    ),
+    batch_size: int = typer.Option(
+        BATCH_SIZE,
+        "--batch-size",
+        min=1,
+        max=BATCH_SIZE,
+        help="Changes per committed batch (a killed sync resumes after its last committed batch).",
     ),
 ) -> None:
     """Sync e-licenses from one department (or all four) into the store, sealing new versions."""
@@ -55,7 +62,7 @@ def sync(
             progress.update(tasks[department_id], description=f"{department_id}: " + _summary(seen))
 
         try:
-            runs = sync_departments(current, chosen, progress=report)
+            runs = sync_departments(current, chosen, progress=report, batch_size=batch_size)
         except SyncBusy as exc:  # another process (an Airflow task) is on it: nothing was changed
             fail(str(exc))
         except Exception as exc:  # the run is recorded as failed; say why in one line

@@ -3,9 +3,11 @@
 Importable task bodies for Airflow (dags/) and ``exchange sync``: they pass run ids, not data. A run
 works in batches, and each batch is one transaction that also moves the run's watermark, so a run
 killed in the middle and started again resumes after its last committed batch and the store ends up
-exactly as if it had never stopped. Idempotent: the same source record twice is one license; a
-changed record is a new version superseding the old; a cancellation at the source revokes. One
-process at a time works on a department's run (:mod:`exchange.licenses.lease`).
+exactly as if it had never stopped; a run that failed (a legacy system down too long, a sealing
+worker killed) is closed as failed, and the next run goes on after its last committed batch.
+Idempotent: the same source record twice is one license; a changed record is a new version
+superseding the old; a cancellation at the source revokes. One process at a time works on a
+department's run (:mod:`exchange.licenses.lease`).
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ class ReadAhead:
 def start_run(session: Session, *, department_id: str, now: datetime, holder: Holder | None = None) -> int:
     """A new run, or the unfinished one of this department (a killed run is resumed, not repeated).
 
+    A new run starts where the department's last finished run, succeeded or failed, left the feed.
+
     With a ``holder`` the run is claimed for it; without one (Airflow's start task) it is left for the
     process that syncs it. Raises :class:`SyncBusy` while another live process holds the run.
     """
@@ -109,9 +113,12 @@ def start_run(session: Session, *, department_id: str, now: datetime, holder: Ho
         else:
             claim(unfinished, holder, now=now)
         return unfinished.id
+    # A failed run's watermark is safe too: each batch commits its licenses with the watermark, so it
+    # is where the last committed batch left the feed. Going on from there, not from the last success,
+    # spares reading the failed run's batches again (and quarantining their bad records twice).
     last = session.scalars(
         select(SyncRun)
-        .where(SyncRun.department_id == department_id, SyncRun.status == "succeeded")
+        .where(SyncRun.department_id == department_id, SyncRun.status.in_(("succeeded", "failed")))
         .order_by(SyncRun.id.desc())
     ).first()
     watermark = last.watermark_to if last is not None else None
