@@ -22,7 +22,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -47,13 +46,12 @@ from directory.schemas import ApplicationCreate, ApplicationDecision
 from exchange.access.service import issue_token
 from exchange.api.app import create_app
 from exchange.audit.models import AuditEntry
-from exchange.bootstrap import bootstrap
-from exchange.config import Settings, get_settings
 from exchange.consumers import service as consumers
 from exchange.consumers.schemas import ConsumerCreate
 from exchange.db.engine import engine_for, session_factory, session_scope
 from exchange.demo import DEMO_CLIENT_ID
 from exchange.identifiers import citizen_id_check_char
+from tests.exchange.security.hub import bootstrapped_hub
 
 PERSON = "301001001-000001"  # household, conditional: query + verify; the grant below covers it
 PHOTO = "301003001-000001"  # household, 人口照片信息: sharing type none (不予共享)
@@ -90,24 +88,10 @@ def hub(
 ) -> Iterator[TestClient]:
     """The embedded hub with its simulated departments, the demo consumer and one approved grant:
     ``name``, ``birth_date``, ``sex`` of PERSON for MATTER."""
-    home = tmp_path_factory.mktemp("security-hub")
-    with pytest.MonkeyPatch.context() as env:
-        for name in list(os.environ):
-            if name.startswith("EXCHANGE_") and name != "EXCHANGE_TEST_POSTGRES_URL":
-                env.delenv(name)
-        for name, value in module_database_env.items():
-            env.setenv(name, value)
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            home=home,
-            demo_persons=60,
-            demo_grants=False,
-            rate_limit_per_second=10_000,
-            rate_limit_burst=10_000,
-        )
-        get_settings.cache_clear()
+    settings = bootstrapped_hub(
+        tmp_path_factory.mktemp("security-hub"), module_database_env, demo_grants=False
+    )
     engine = engine_for(settings)
-    bootstrap(settings, engine)
     now = datetime.now(UTC)
     with session_scope(session_factory(engine)) as session:
         application = directory.file_application(

@@ -14,7 +14,6 @@ database dropped afterwards) for the module.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -31,11 +30,11 @@ from certs.keys import load_private_key
 from certs.store import PkiPaths, read_certificate
 from exchange.access.service import issue_token
 from exchange.api.app import create_app
-from exchange.bootstrap import bootstrap
-from exchange.config import Settings, get_settings
+from exchange.config import Settings
 from exchange.db.engine import engine_for, session_factory, session_scope
 from exchange.demo import DEMO_CLIENT_ID
 from exchange.subjects.identity import DemoIdentityProvider
+from tests.exchange.security.hub import bootstrapped_hub
 
 # The document create_app serves at /openapi.json; test_the_document_is_the_one_served holds them equal.
 # Building it needs no database: only the routes.
@@ -50,24 +49,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory, module_database_env: dict[str,
     """A bootstrapped embedded hub (demo departments, consumer and grants) not started yet: schemathesis
     runs its lifespan around each operation's test. ``app.extra["tokens"]``: a management token per role
     and a citizen's demo ID token."""
-    home = tmp_path_factory.mktemp("fuzzed-hub")
-    with pytest.MonkeyPatch.context() as env:
-        for name in list(os.environ):
-            if name.startswith("EXCHANGE_") and name != "EXCHANGE_TEST_POSTGRES_URL":
-                env.delenv(name)
-        for name, value in module_database_env.items():
-            env.setenv(name, value)
-        settings_ = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            home=home,
-            demo_persons=60,
-            demo_grants=True,
-            rate_limit_per_second=10_000,
-            rate_limit_burst=10_000,
-        )
-        get_settings.cache_clear()
+    settings_ = bootstrapped_hub(tmp_path_factory.mktemp("fuzzed-hub"), module_database_env, demo_grants=True)
     engine = engine_for(settings_)
-    bootstrap(settings_, engine)
     now = datetime.now(UTC)
     tokens = {}
     with session_scope(session_factory(engine)) as session:
