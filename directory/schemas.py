@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 RESOURCE_CODE_PATTERN = r"^[1-3]\d{2}\d{3}\d{3}-\d{6}$"
+RESOURCE_CODE_FORM = "<class 1><item 2><subitem 3><detail 3>-<sequence 6> digits"
+_RESOURCE_CODE = re.compile(RESOURCE_CODE_PATTERN, re.ASCII)  # \d: ASCII digits only, not fullwidth ones
+
+
+def is_resource_code(value: str) -> bool:
+    """Whether ``value`` has the form of a resource code (docs/directory.md): checked before any lookup."""
+    return _RESOURCE_CODE.fullmatch(value) is not None
+
+
 MATTER_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 SharingTypeName = Literal["unconditional", "conditional", "none"]
 AccessMethodName = Literal["query", "verify", "license"]

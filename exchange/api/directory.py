@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -15,7 +14,7 @@ from adapters.registry import get_department
 from directory import service
 from directory.calendar import today
 from directory.schemas import (
-    RESOURCE_CODE_PATTERN,
+    RESOURCE_CODE_FORM,
     ApplicationCreate,
     ApplicationDecision,
     ApplicationRead,
@@ -24,6 +23,7 @@ from directory.schemas import (
     ProviderRead,
     ResourcePage,
     ResourceRead,
+    is_resource_code,
 )
 from exchange.access.service import Principal
 from exchange.api.deps import MAX_INTEGER, db_session, role
@@ -64,12 +64,12 @@ def list_resources(
 def get_resource(code: str, db: Db) -> ResourceRead:
     """One catalogued resource, withdrawn ones included (marked ``withdrawn``). 422 for a code that is
     not a resource code (docs/directory.md): DESIGN.md validates every identifier before any lookup."""
-    if not re.fullmatch(RESOURCE_CODE_PATTERN, code, re.ASCII):
+    if not is_resource_code(code):
         raise Problem(
             422,
             "invalid-identifier",
             "Invalid identifier",
-            "a resource code is <class 1><item 2><subitem 3><detail 3>-<sequence 6> digits",
+            f"a resource code is {RESOURCE_CODE_FORM}",
         )
     return service.resource_read(service.get_resource(db, code=code))
 

@@ -35,7 +35,7 @@ from certs.revocation import RevocationChecker
 from certs.store import PkiPaths
 from directory import service as directory
 from directory.calendar import local_date
-from directory.schemas import RESOURCE_CODE_PATTERN
+from directory.schemas import RESOURCE_CODE_FORM, is_resource_code
 from exchange.api.problems import PROBLEM_BASE, adapter_problem, directory_problem
 from exchange.audit.schemas import ITEM_LENGTH, LENGTHS, MAX_ITEMS
 from exchange.identifiers import InvalidIdentifier
@@ -47,7 +47,6 @@ from exchange.queries.providers import Provider, Question
 from exchange.queries.verification import Rejected, malformed, unauthenticated, verify_request
 
 ENDPOINTS = ("query", "verify", "license")
-RESOURCE_CODE = re.compile(RESOURCE_CODE_PATTERN, re.ASCII)  # \d: ASCII digits only
 # Text claims must not hold what the audit log cannot keep as sent or a reader cannot see as sent:
 # C0 and C1 controls (NUL among them), lone surrogates (no Unicode scalar value; RFC 7493 section
 # 2.1 forbids them in I-JSON) and the bidirectional embedding, override and isolate controls of
@@ -228,13 +227,13 @@ def _answer(
     claims = request.claims
     if trail.endpoint == "license":
         trail.resource_code = _license_resource(session, _required(claims, "license_type", ITEM_LENGTH))
-    elif not RESOURCE_CODE.fullmatch(trail.resource_code or ""):
+    elif not is_resource_code(trail.resource_code or ""):
         # DESIGN.md: an invalid identifier is a 422, never a lookup (docs/directory.md gives the form).
         raise Rejected(
             422,
             "invalid-identifier",
             "Invalid identifier",
-            "the path's resource code is not <class 1><item 2><subitem 3><detail 3>-<sequence 6> digits",
+            f"the path's resource code is not {RESOURCE_CODE_FORM}",
         )
     elif claims.get("resource") != trail.resource_code:
         raise malformed(
